@@ -1,0 +1,51 @@
+# Everything installs itself: `make run` (the local stack) and `make test` (checks and tests) need only
+# the OS, pyenv's Python 3.13 and the package registries.
+SHELL := /bin/bash
+export PYENV_VERSION := 3.11.7:3.12.1:3.13.0
+export SAM_CLI_TELEMETRY := 0
+PYTHON ?= python3.13
+PIP := --quiet --disable-pip-version-check --root-user-action=ignore
+VENV := .venv
+SAM_VENV := .tools/sam
+PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
+PYTEST_ARGS ?=
+
+.PHONY: run test check lint types template build pytest clean
+
+run: $(VENV)/.ready
+	$(PY) -m local run
+
+test: check pytest
+
+check: lint types template
+
+lint: $(VENV)/.ready
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+types: $(VENV)/.ready
+	$(VENV)/bin/mypy
+
+template: $(SAM_VENV)/.ready build
+	$(SAM) validate --lint
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+
+build: $(SAM_VENV)/.ready
+	$(SAM) build --build-dir .aws-sam/build
+
+pytest: $(VENV)/.ready
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+$(VENV)/.ready: requirements-dev.txt layers/sharelink/requirements.txt
+	rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP) -r requirements-dev.txt
+	touch $@
+
+$(SAM_VENV)/.ready: requirements-sam.txt
+	rm -rf $(SAM_VENV) && $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install $(PIP) -r requirements-sam.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache

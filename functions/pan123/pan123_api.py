@@ -1,0 +1,47 @@
+"""123pan share links over the HTTP API: parse, call the layer, return."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sharelink.api import create_app, json_response
+from sharelink.observability import logger, metrics, tracer
+from sharelink.providers.pan123 import CreateShareRequest, Pan123, SharePage, TrafficUpdate, TrafficUpdated
+from sharelink.share import Share
+
+app = create_app()
+pan123 = Pan123.from_env()
+
+
+@app.post("/v1/shares/123pan", summary="Create a 123pan share", responses={201: {"description": "The share"}})
+@tracer.capture_method
+def create_share(request: Annotated[CreateShareRequest, Body()]) -> Response[Share]:
+    share = pan123.create_share(request)
+    metrics.add_metric(name="SharesCreated", unit=MetricUnit.Count, value=1)
+    return json_response(201, share)
+
+
+@app.get("/v1/shares/123pan", summary="List 123pan shares, a page at a time")
+@tracer.capture_method
+def list_shares(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}$")] = None,
+) -> SharePage:
+    return pan123.list_shares(limit=limit, cursor=cursor)
+
+
+@app.patch("/v1/shares/123pan", summary="Change the traffic settings of up to 100 shares")
+@tracer.capture_method
+def update_traffic(request: Annotated[TrafficUpdate, Body()]) -> TrafficUpdated:
+    return pan123.update_traffic(request)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

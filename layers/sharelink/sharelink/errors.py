@@ -1,0 +1,93 @@
+"""Typed errors. Provider code raises these; only the HTTP resolver turns them into responses."""
+
+from __future__ import annotations
+
+
+class SharelinkError(Exception):
+    """An error with a place in the public error table (DESIGN.md, "Errors")."""
+
+    status = 500
+    code = "internal_error"
+    transient = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        provider_code: int | str | None = None,
+        details: list[dict[str, str]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.provider_code = provider_code
+        self.details = details or []
+
+
+class MalformedJson(SharelinkError):
+    status = 400
+    code = "malformed_json"
+
+
+class RouteNotFound(SharelinkError):
+    status = 404
+    code = "not_found"
+
+
+class InvalidRequest(SharelinkError):
+    status = 422
+    code = "invalid_request"
+
+
+class ProviderNotFound(SharelinkError):
+    status = 404
+    code = "provider_not_found"
+
+
+class ProviderForbidden(SharelinkError):
+    status = 403
+    code = "provider_forbidden"
+
+
+class ProviderRejected(SharelinkError):
+    status = 422
+    code = "provider_rejected"
+
+
+class ProviderRateLimited(SharelinkError):
+    status = 429
+    code = "provider_rate_limited"
+    transient = True
+
+    def __init__(self, message: str, *, retry_after: int = 1, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ProviderAuthFailed(SharelinkError):
+    status = 502
+    code = "provider_auth_failed"
+    transient = True
+
+
+class ProviderError(SharelinkError):
+    status = 502
+    code = "provider_error"
+    transient = True
+
+
+class ProviderTimeout(SharelinkError):
+    status = 504
+    code = "provider_timeout"
+    transient = True
+
+
+class TokenRejected(Exception):
+    """The provider refused the access token; the caller re-reads the secret once before giving up."""
+
+    def __init__(self, provider: str, provider_code: int | str | None, message: str) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.provider_code = provider_code
+        self.message = message

@@ -1,0 +1,1 @@
+"""One module per provider: request building, response normalizing, error mapping."""

@@ -1,0 +1,24 @@
+"""What every provider module offers, so handlers and the events code treat providers alike."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from sharelink.share import Share
+
+
+class RequestModel(BaseModel):
+    """Request bodies: snake_case names, the provider's own names accepted too, unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+
+class ShareProvider(Protocol):
+    name: ClassVar[str]
+    create_request: ClassVar[type[RequestModel]]
+
+    def create_share(self, request: RequestModel) -> Share:
+        """Create (or, where the provider works that way, update) the share the request describes."""
+        ...

@@ -1,0 +1,232 @@
+"""123pan (123云盘 open platform): request building, response normalizing, error mapping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Annotated, Any, Callable, ClassVar, Mapping
+
+from pydantic import AliasChoices, BaseModel, Field, model_validator
+
+from sharelink.config import provider_config
+from sharelink.errors import (
+    ProviderError,
+    ProviderNotFound,
+    ProviderRateLimited,
+    ProviderRejected,
+    SharelinkError,
+    TokenRejected,
+)
+from sharelink.providers.base import RequestModel
+from sharelink.share import Share
+from sharelink.tokens import SecretTokens, TokenSource, with_token
+from sharelink.transport import HttpTransport, Reply, Transport
+from sharelink.validation import CommaSeparated, NotBlank, one_of
+
+PROVIDER = "123pan"
+DEFAULT_BASE_URL = "https://open-api.123pan.com"
+SHARE_URL = "https://www.123pan.com/s/{share_key}"
+PROVIDER_TZ = timezone(timedelta(hours=8))
+MAX_IDS = 100
+
+# Envelope codes beside 0 (ok), 401 (token) and 429 (rate limit). Code 1 is "internal error, also used
+# for business errors"; the notes document no other code for a body the provider refuses, so it is read
+# as a refusal. Unlisted codes are provider errors (502).
+ERROR_CODES: dict[int, type[SharelinkError]] = {
+    1: ProviderRejected,
+    5066: ProviderNotFound,
+    5113: ProviderRejected,
+}
+
+
+def _alias(name: str, provider_name: str, **field: Any) -> Any:
+    """A field that also accepts the provider's own name for it."""
+    return Field(validation_alias=AliasChoices(name, provider_name), **field)
+
+
+PositiveId = Annotated[int, Field(gt=0)]
+IdList = Annotated[list[PositiveId], CommaSeparated, Field(min_length=1, max_length=MAX_IDS)]
+TrafficSwitch = Annotated[int, one_of(1, 2, 3, 4)]
+TrafficLimitSwitch = Annotated[int, one_of(1, 2)]
+TrafficLimit = Annotated[int, Field(ge=0)]
+
+
+class CreateShareRequest(RequestModel):
+    name: NotBlank = _alias("name", "shareName")
+    expire_days: Annotated[int, one_of(0, 1, 7, 30)] = _alias("expire_days", "shareExpire")
+    file_ids: IdList = _alias("file_ids", "fileIDList")
+    password: NotBlank | None = _alias("password", "sharePwd", default=None)
+    traffic_switch: TrafficSwitch | None = _alias("traffic_switch", "trafficSwitch", default=None)
+    traffic_limit_switch: TrafficLimitSwitch | None = _alias("traffic_limit_switch", "trafficLimitSwitch", default=None)
+    traffic_limit: TrafficLimit | None = _alias("traffic_limit", "trafficLimit", default=None)
+
+
+class TrafficUpdate(RequestModel):
+    share_ids: IdList = _alias("share_ids", "shareIdList")
+    traffic_switch: TrafficSwitch | None = _alias("traffic_switch", "trafficSwitch", default=None)
+    traffic_limit_switch: TrafficLimitSwitch | None = _alias("traffic_limit_switch", "trafficLimitSwitch", default=None)
+    traffic_limit: TrafficLimit | None = _alias("traffic_limit", "trafficLimit", default=None)
+
+    @model_validator(mode="after")
+    def _one_setting_at_least(self) -> TrafficUpdate:
+        if self.traffic_switch is None and self.traffic_limit_switch is None and self.traffic_limit is None:
+            raise ValueError("give at least one of traffic_switch, traffic_limit_switch, traffic_limit")
+        return self
+
+
+class ListedShare(Share):
+    expired: bool
+    preview_count: int
+    download_count: int
+    save_count: int
+
+
+class SharePage(BaseModel):
+    shares: list[ListedShare]
+    next_cursor: str | None
+
+
+class TrafficUpdated(BaseModel):
+    updated: list[str]
+
+
+def create_body(request: CreateShareRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "shareName": request.name,
+        "shareExpire": request.expire_days,
+        "fileIDList": ",".join(str(file_id) for file_id in request.file_ids),
+    }
+    if request.password is not None:
+        body["sharePwd"] = request.password
+    return body | _traffic_settings(request)
+
+
+def traffic_body(request: TrafficUpdate) -> dict[str, Any]:
+    return {"shareIdList": list(request.share_ids)} | _traffic_settings(request)
+
+
+def _traffic_settings(request: CreateShareRequest | TrafficUpdate) -> dict[str, int]:
+    settings = {
+        "trafficSwitch": request.traffic_switch,
+        "trafficLimitSwitch": request.traffic_limit_switch,
+        "trafficLimit": request.traffic_limit,
+    }
+    return {name: value for name, value in settings.items() if value is not None}
+
+
+def parse_expiration(text: Any) -> datetime | None:
+    """`expiration` is "YYYY-MM-DD HH:MM:SS" on the provider's clock (UTC+8)."""
+    try:
+        return datetime.strptime(str(text), "%Y-%m-%d %H:%M:%S").replace(tzinfo=PROVIDER_TZ).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def unwrap(reply: Reply) -> dict[str, Any]:
+    """The envelope of a successful answer; every other answer raises its typed error."""
+    envelope = reply.json()
+    code = envelope.get("code") if isinstance(envelope, dict) else None
+    message = str(envelope.get("message", "")) if isinstance(envelope, dict) else ""
+    if reply.status >= 500:
+        raise ProviderError(f"123pan answered HTTP {reply.status}", provider=PROVIDER, provider_code=code)
+    if reply.status == 429 or code == 429:
+        raise ProviderRateLimited(
+            f"123pan is rate limiting: {message or 'too many requests'}",
+            provider=PROVIDER,
+            provider_code=code if code is not None else reply.status,
+            retry_after=_retry_after(reply.headers),
+        )
+    if reply.status == 401 or code == 401:
+        raise TokenRejected(PROVIDER, code, message or "token rejected")
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise ProviderError(f"123pan answered HTTP {reply.status} without its JSON envelope", provider=PROVIDER)
+    if code == 0:
+        return envelope  # type: ignore[return-value]
+    error = ERROR_CODES.get(code, ProviderError)
+    raise error(f"123pan refused the request: {message}", provider=PROVIDER, provider_code=code)
+
+
+def _retry_after(headers: Mapping[str, str]) -> int:
+    value = headers.get("Retry-After", "")
+    return int(value) if value.isdigit() else 1
+
+
+def _field(data: Any, name: str) -> Any:
+    if not isinstance(data, dict) or data.get(name) is None:
+        raise ProviderError(f"123pan answered without {name}", provider=PROVIDER)
+    return data[name]
+
+
+class Pan123:
+    name: ClassVar[str] = PROVIDER
+    create_request: ClassVar[type[RequestModel]] = CreateShareRequest
+
+    def __init__(
+        self, transport: Transport, tokens: TokenSource, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self.transport = transport
+        self.tokens = tokens
+        self.clock = clock
+
+    @classmethod
+    def from_env(cls) -> Pan123:
+        config = provider_config("PAN123", DEFAULT_BASE_URL)
+        transport = HttpTransport(config.base_url, provider=PROVIDER, timeout_s=config.timeout_s)
+        return cls(transport, SecretTokens(config.secret_id, provider=PROVIDER))
+
+    def create_share(self, request: CreateShareRequest) -> Share:  # type: ignore[override]
+        created_at = self.clock().replace(microsecond=0)
+        envelope = self._call("POST", "/api/v1/share/create", body=create_body(request))
+        share_key = str(_field(envelope["data"], "shareKey"))
+        return Share(
+            provider=PROVIDER,
+            share_id=str(_field(envelope["data"], "shareID")),
+            share_key=share_key,
+            url=SHARE_URL.format(share_key=share_key),
+            password=request.password,
+            expires_at=created_at + timedelta(days=request.expire_days) if request.expire_days else None,
+            name=request.name,
+            file_ids=[str(file_id) for file_id in request.file_ids],
+            provider_request_id=envelope.get("x-traceID"),
+        )
+
+    def list_shares(self, *, limit: int, cursor: str | None) -> SharePage:
+        params = {"limit": str(limit), "lastShareId": cursor or "0"}
+        envelope = self._call("GET", "/api/v1/share/list", params=params)
+        data = envelope["data"]
+        last_share_id = _field(data, "lastShareId")
+        return SharePage(
+            shares=[_listed_share(item, envelope.get("x-traceID")) for item in _field(data, "shareList")],
+            next_cursor=None if last_share_id == -1 else str(last_share_id),
+        )
+
+    def update_traffic(self, request: TrafficUpdate) -> TrafficUpdated:
+        self._call("PUT", "/api/v1/share/list/info", body=traffic_body(request))
+        return TrafficUpdated(updated=[str(share_id) for share_id in request.share_ids])
+
+    def _call(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = None, body: Any = None
+    ) -> dict[str, Any]:
+        def send(token: str) -> dict[str, Any]:
+            headers = {"Authorization": f"Bearer {token}", "Platform": "open_platform"}
+            return unwrap(self.transport.send(method, path, headers=headers, params=params, body=body))
+
+        return with_token(self.tokens, send)
+
+
+def _listed_share(item: dict[str, Any], request_id: str | None) -> ListedShare:
+    share_key = str(_field(item, "shareKey"))
+    return ListedShare(
+        provider=PROVIDER,
+        share_id=str(_field(item, "shareId")),
+        share_key=share_key,
+        url=SHARE_URL.format(share_key=share_key),
+        password=item.get("sharePwd") or None,
+        expires_at=parse_expiration(item.get("expiration")),
+        name=item.get("shareName"),
+        file_ids=[],
+        provider_request_id=request_id,
+        expired=bool(item.get("expired")),
+        preview_count=int(item.get("previewCount") or 0),
+        download_count=int(item.get("downloadCount") or 0),
+        save_count=int(item.get("saveCount") or 0),
+    )

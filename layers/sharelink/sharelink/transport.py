@@ -1,0 +1,106 @@
+"""Provider I/O: the small interface provider modules talk through, and its HTTP implementation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
+from urllib3.util.retry import Retry
+
+from sharelink.errors import ProviderError, ProviderTimeout
+
+# Only calls that are safe to repeat are retried on read errors and 5xx. A POST that timed out may
+# already have created a share, so it is never resent; a refused connection never reached the provider,
+# so it is retried whatever the method (urllib3 counts it under `connect`).
+SAFE_TO_REPEAT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        """The decoded JSON body, or None when the body is not JSON."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+class Transport(Protocol):
+    """How a provider module reaches its provider."""
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+    ) -> Reply: ...
+
+
+class HttpTransport:
+    """requests with urllib3's Retry, mapping transport failures to typed errors."""
+
+    def __init__(self, base_url: str, *, provider: str, timeout_s: float, retries: int = 2) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.provider = provider
+        self.timeout_s = timeout_s
+        retry = Retry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            backoff_factor=0.1,
+            status_forcelist=(500, 502, 503, 504),
+            allowed_methods=SAFE_TO_REPEAT,
+            raise_on_status=False,
+            respect_retry_after_header=False,
+        )
+        self.session = requests.Session()
+        self.session.mount(self.base_url, HTTPAdapter(max_retries=retry))
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+    ) -> Reply:
+        try:
+            response = self.session.request(
+                method,
+                self.base_url + path,
+                headers=dict(headers or {}),
+                params=params,
+                json=body,
+                timeout=self.timeout_s,
+            )
+        except requests.Timeout as exc:
+            raise self._timeout() from exc
+        except requests.ConnectionError as exc:
+            if _is_read_timeout(exc):
+                raise self._timeout() from exc
+            raise ProviderError(f"{self.provider} could not be reached", provider=self.provider) from exc
+        return Reply(response.status_code, response.content, response.headers)
+
+    def _timeout(self) -> ProviderTimeout:
+        return ProviderTimeout(
+            f"{self.provider} did not answer within {self.timeout_s:g} s", provider=self.provider
+        )
+
+
+def _is_read_timeout(exc: requests.ConnectionError) -> bool:
+    """requests reports read timeouts that used up the retries as a ConnectionError around MaxRetryError."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, ReadTimeoutError)

@@ -1,0 +1,143 @@
+"""Read template.yaml the way the local stack needs it: functions, their environment, routes, secrets."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+STACK_NAME = "sharelink-local"
+PSEUDO_PARAMETERS = {
+    "AWS::StackName": STACK_NAME,
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+NO_VALUE = object()
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Turns the short intrinsic tags (!Ref, !Sub, ...) into their long dict form."""
+
+
+def _intrinsic(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    name: str
+    code_dir: Path
+    module: str
+    handler: str
+    environment: dict[str, str]
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    method: str
+    path: str
+    function_id: str
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """Path parameters when this route serves `method path`, else None."""
+        if method != self.method:
+            return None
+        pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
+        found = re.fullmatch(pattern, path)
+        return found.groupdict() if found else None
+
+
+class Template:
+    def __init__(self, path: Path, parameters: dict[str, str] | None = None) -> None:
+        self.root = path.parent
+        self.body = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+        self.resources: dict[str, dict[str, Any]] = self.body["Resources"]
+        self.parameters = {
+            name: str(spec.get("Default", "")) for name, spec in self.body.get("Parameters", {}).items()
+        } | (parameters or {})
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {name: res for name, res in self.resources.items() if res["Type"] == resource_type}
+
+    def functions(self) -> dict[str, FunctionSpec]:
+        globals_ = self.body.get("Globals", {}).get("Function", {})
+        global_env = globals_.get("Environment", {}).get("Variables", {})
+        specs = {}
+        for logical_id, resource in self.of_type("AWS::Serverless::Function").items():
+            props = resource["Properties"]
+            env = global_env | props.get("Environment", {}).get("Variables", {})
+            module, handler = props["Handler"].rsplit(".", 1)
+            specs[logical_id] = FunctionSpec(
+                logical_id=logical_id,
+                name=str(self.resolve(props.get("FunctionName", logical_id))),
+                code_dir=self.root / props["CodeUri"],
+                module=module,
+                handler=handler,
+                environment={key: str(self.resolve(value)) for key, value in env.items()},
+            )
+        return specs
+
+    def http_routes(self) -> list[HttpRoute]:
+        routes = []
+        for resource in self.of_type("AWS::ApiGatewayV2::Route").values():
+            props = resource["Properties"]
+            method, path = props["RouteKey"].split(" ", 1)
+            integration_id = _sub_target(props["Target"])
+            uri = self.resources[integration_id]["Properties"]["IntegrationUri"]
+            routes.append(HttpRoute(method, path, uri["Fn::GetAtt"][0]))
+        return routes
+
+    def physical_name(self, logical_id: str) -> str:
+        props = self.resources[logical_id].get("Properties", {})
+        for key in ("Name", "FunctionName", "QueueName", "BucketName", "TableName"):
+            if key in props:
+                return str(self.resolve(props[key]))
+        return f"{STACK_NAME}-{logical_id}"
+
+    def resolve(self, value: Any) -> Any:
+        """Resolve the intrinsics the template uses in values the local stack reads."""
+        if not isinstance(value, dict) or len(value) != 1:
+            return value
+        (name, arg), = value.items()
+        if name == "Ref":
+            return self._ref(arg)
+        if name == "Fn::Sub":
+            return re.sub(r"\$\{([\w:.]+)\}", lambda m: str(self._ref(m.group(1))), arg)
+        if name == "Fn::GetAtt":
+            return f"arn:aws:local:{arg[0]}"
+        raise ValueError(f"the local stack does not resolve {name}")
+
+    def _ref(self, name: str) -> Any:
+        if name in PSEUDO_PARAMETERS:
+            return PSEUDO_PARAMETERS[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.resources:
+            return self.physical_name(name)
+        raise KeyError(f"template has no {name}")
+
+
+def _sub_target(target: Any) -> str:
+    """"integrations/${Pan123Integration}" -> "Pan123Integration"."""
+    found = re.fullmatch(r"integrations/\$\{(\w+)\}", target["Fn::Sub"])
+    if not found:
+        raise ValueError(f"unexpected route target {target}")
+    return found.group(1)

@@ -1,0 +1,52 @@
+"""One warm "container" of a function: imports the handler once, then answers events read from stdin.
+
+Protocol: one JSON line in ({"event": ..., "request_id": ...}), one JSON line out ({"result": ...} or
+{"error": ...}). The handler's own stdout (its logs) goes to stderr, so it cannot mix with the protocol.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import traceback
+import uuid
+from dataclasses import dataclass, field
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 256
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
+
+def main(module_name: str, handler_name: str) -> None:
+    protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    handler = getattr(importlib.import_module(module_name), handler_name)
+    function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", module_name)
+    for line in sys.stdin:
+        message = json.loads(line)
+        context = LambdaContext(function_name, aws_request_id=message["request_id"])
+        try:
+            reply = {"result": handler(message["event"], context)}
+        except Exception as exc:  # a handler error is the invocation's result, as in Lambda
+            traceback.print_exc()
+            reply = {"error": {"errorType": type(exc).__name__, "errorMessage": str(exc)}}
+        protocol.write(json.dumps(reply) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
