@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import boto3
 import requests
@@ -43,13 +44,13 @@ class LocalAws:
             "AWS_REGION": REGION,
         }
 
-    def client(self, service: str):  # type: ignore[no-untyped-def]
+    def client(self, service: str) -> Any:
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
             region_name=REGION,
             aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto accepts any credentials
         )
 
     def deploy(self, template: Template, secret_values: dict[str, dict[str, str]]) -> None:
@@ -63,4 +64,3 @@ class LocalAws:
     def reset(self) -> None:
         """Forget every resource (moto's reset API)."""
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=5).raise_for_status()
-

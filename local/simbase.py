@@ -114,6 +114,8 @@ class CloseConnection(Exception):
 
 
 class SimServer:
+    """Subclasses implement handle() and may override envelope(), reset() and apply_fault() (for extra fault_kinds)."""
+
     fault_kinds: frozenset[str] = COMMON_FAULT_KINDS
     rate_limit_message = "too many requests"
 

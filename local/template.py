@@ -116,7 +116,7 @@ class Template:
         """Resolve the intrinsics the template uses in values the local stack reads."""
         if not isinstance(value, dict) or len(value) != 1:
             return value
-        (name, arg), = value.items()
+        ((name, arg),) = value.items()
         if name == "Ref":
             return self._ref(arg)
         if name == "Fn::Sub":
@@ -136,7 +136,7 @@ class Template:
 
 
 def _sub_target(target: Any) -> str:
-    """"integrations/${Pan123Integration}" -> "Pan123Integration"."""
+    """ "integrations/${Pan123Integration}" -> "Pan123Integration"."""
     found = re.fullmatch(r"integrations/\$\{(\w+)\}", target["Fn::Sub"])
     if not found:
         raise ValueError(f"unexpected route target {target}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -76,7 +75,8 @@ def _is_not_an_object(error: dict[str, Any]) -> bool:
 
 def _field_name(loc: Any) -> str:
     """("body", "file_ids", 0) -> "file_ids[0]"; ("query", "limit") -> "limit"."""
+    where, *path = loc
     name = ""
-    for part in tuple(loc)[1:]:
+    for part in path:
         name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
-    return name or str(tuple(loc)[0])
+    return name or str(where)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Protocol
 
 from aws_lambda_powertools.utilities import parameters
 
 from sharelink.errors import ProviderAuthFailed, TokenRejected
 
-T = TypeVar("T")
 SECRET_CACHE_SECONDS = 300
 
 
@@ -35,7 +35,7 @@ class SecretTokens:
         return str(token)
 
 
-def with_token(tokens: TokenSource, call: Callable[[str], T]) -> T:
+def with_token[T](tokens: TokenSource, call: Callable[[str], T]) -> T:
     """Run `call` with the cached token; when the provider rejects it, re-read the secret once and retry once."""
     try:
         return call(tokens.access_token())

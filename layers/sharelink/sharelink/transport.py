@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -95,9 +96,7 @@ class HttpTransport:
         return Reply(response.status_code, response.content, response.headers)
 
     def _timeout(self) -> ProviderTimeout:
-        return ProviderTimeout(
-            f"{self.provider} did not answer within {self.timeout_s:g} s", provider=self.provider
-        )
+        return ProviderTimeout(f"{self.provider} did not answer within {self.timeout_s:g} s", provider=self.provider)
 
 
 def _is_read_timeout(exc: requests.ConnectionError) -> bool:

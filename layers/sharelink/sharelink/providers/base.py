@@ -15,10 +15,10 @@ class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
 
-class ShareProvider(Protocol):
+class ShareProvider[Request: RequestModel](Protocol):
     name: ClassVar[str]
     create_request: ClassVar[type[RequestModel]]
 
-    def create_share(self, request: RequestModel) -> Share:
+    def create_share(self, request: Request) -> Share:
         """Create (or, where the provider works that way, update) the share the request describes."""
         ...

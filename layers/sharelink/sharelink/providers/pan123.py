@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Annotated, Any, Callable, ClassVar, Mapping
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AliasChoices, BaseModel, Field, model_validator
 
@@ -140,7 +141,7 @@ def unwrap(reply: Reply) -> dict[str, Any]:
     if not isinstance(code, int) or isinstance(code, bool):
         raise ProviderError(f"123pan answered HTTP {reply.status} without its JSON envelope", provider=PROVIDER)
     if code == 0:
-        return envelope  # type: ignore[return-value]
+        return envelope
     error = ERROR_CODES.get(code, ProviderError)
     raise error(f"123pan refused the request: {message}", provider=PROVIDER, provider_code=code)
 
@@ -173,7 +174,7 @@ class Pan123:
         transport = HttpTransport(config.base_url, provider=PROVIDER, timeout_s=config.timeout_s)
         return cls(transport, SecretTokens(config.secret_id, provider=PROVIDER))
 
-    def create_share(self, request: CreateShareRequest) -> Share:  # type: ignore[override]
+    def create_share(self, request: CreateShareRequest) -> Share:
         created_at = self.clock().replace(microsecond=0)
         envelope = self._call("POST", "/api/v1/share/create", body=create_body(request))
         share_key = str(_field(envelope["data"], "shareKey"))

@@ -1,0 +1,89 @@
+"""Shared fixtures: AWS in a moto server on loopback, the 123pan simulator, handlers loaded as Lambda does."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities import parameters
+
+from local.aws import LocalAws
+from local.pan123_sim import Pan123Simulator
+from local.stack import pan123_sim_secret
+from local.worker import LambdaContext
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+PAN123_SECRET = "sharelink-test/pan123"
+# Short enough for timeout tests to be quick, long enough for a loaded CI machine.
+PROVIDER_TIMEOUT_S = "1"
+# Servers started for the session stop by themselves after this, whatever happens to the run.
+SESSION_LIFETIME_S = 3600
+
+
+def load_event(name: str, **changes: Any) -> dict[str, Any]:
+    """A sample event from events/, with `body` (a dict is JSON-encoded) or query changes."""
+    event = json.loads((EVENTS / name).read_text())
+    if "body" in changes:
+        body = changes.pop("body")
+        event["body"] = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+    if "query" in changes:
+        query = changes.pop("query")
+        event["queryStringParameters"] = query
+        event["rawQueryString"] = "&".join(f"{key}={value}" for key, value in query.items())
+    assert not changes, f"unknown changes {changes}"
+    return event
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator[LocalAws]:
+    emulator = LocalAws().start()
+    os.environ.update(emulator.env)
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def pan123_sim_session() -> Iterator[Pan123Simulator]:
+    sim = Pan123Simulator(clients={"sim-client": "sim-secret"}).start(lifetime_s=SESSION_LIFETIME_S)
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def pan123_sim(pan123_sim_session: Pan123Simulator, aws: LocalAws) -> Pan123Simulator:
+    """A fresh simulator state and a secret holding a token it issued."""
+    pan123_sim_session.reset()
+    aws.reset()
+    secret = pan123_sim_secret(pan123_sim_session.url)
+    aws.client("secretsmanager").create_secret(Name=PAN123_SECRET, SecretString=json.dumps(secret))
+    pan123_sim_session.requests.clear()
+    parameters.clear_caches()
+    return pan123_sim_session
+
+
+@pytest.fixture(scope="session")
+def pan123_api(pan123_sim_session: Pan123Simulator, aws: LocalAws) -> ModuleType:
+    """The 123pan API handler module, imported with the environment the template gives it."""
+    os.environ.update(
+        {
+            "PAN123_BASE_URL": pan123_sim_session.url,
+            "PAN123_SECRET_ID": PAN123_SECRET,
+            "PROVIDER_TIMEOUT_S": PROVIDER_TIMEOUT_S,
+            "POWERTOOLS_SERVICE_NAME": "pan123-api",
+            "POWERTOOLS_METRICS_NAMESPACE": "sharelink",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+    )
+    return importlib.import_module("pan123_api")
+
+
+def invoke(module: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    """Call a handler as Lambda does; answer status, headers and the decoded JSON body."""
+    result = module.lambda_handler(event, LambdaContext("test-function"))
+    return result["statusCode"], result.get("headers", {}), json.loads(result["body"])
