@@ -45,11 +45,11 @@ def test_docs_example_body_creates_a_share(pan123_api, pan123_sim):
     assert share["provider_request_id"].endswith("_kong-sim")
 
 
-def test_outbound_request_is_exactly_what_share_create_md_says(pan123_api, pan123_sim):
+def test_outbound_request_is_exactly_what_share_create_md_says(pan123_api, pan123_sim, aws):
     create(pan123_api, DOCS_EXAMPLE | {"sharePwd": "x1y2", "trafficSwitch": 2})
 
     (call,) = pan123_sim.requests
-    token = json.loads(pan123_sim_secret_value(pan123_sim))["access_token"]
+    token = stored_secret(aws)["access_token"]
     assert (call.method, call.path, call.query) == ("POST", "/api/v1/share/create", {})
     assert call.headers["Authorization"] == f"Bearer {token}"
     assert call.headers["Platform"] == "open_platform"
@@ -63,10 +63,8 @@ def test_outbound_request_is_exactly_what_share_create_md_says(pan123_api, pan12
     }
 
 
-def pan123_sim_secret_value(sim) -> str:
-    import boto3
-
-    return boto3.client("secretsmanager").get_secret_value(SecretId=PAN123_SECRET)["SecretString"]
+def stored_secret(aws) -> dict:
+    return json.loads(aws.client("secretsmanager").get_secret_value(SecretId=PAN123_SECRET)["SecretString"])
 
 
 def test_snake_case_body_with_every_field(pan123_api, pan123_sim):
@@ -204,21 +202,16 @@ def test_list_read_timeout_is_retried_because_listing_is_safe_to_repeat(pan123_a
 
 def test_a_rotated_token_is_picked_up_by_one_fresh_read_of_the_secret(pan123_api, pan123_sim, aws):
     create(pan123_api, DOCS_EXAMPLE)  # caches the current token
-    new_token = pan123_sim.issue_token()
     pan123_sim.expire_tokens()
-    pan123_sim_fresh = pan123_sim.issue_token()
-    assert new_token != pan123_sim_fresh
-    secret = json.loads(pan123_sim_secret_value(pan123_sim)) | {"access_token": pan123_sim_fresh}
-    aws.client("secretsmanager").put_secret_value(SecretId=PAN123_SECRET, SecretString=json.dumps(secret))
+    rotated = stored_secret(aws) | {"access_token": pan123_sim.issue_token()}
+    aws.client("secretsmanager").put_secret_value(SecretId=PAN123_SECRET, SecretString=json.dumps(rotated))
 
     status, _, _ = create(pan123_api, DOCS_EXAMPLE)
 
     assert status == 201
-    creates = provider_calls(pan123_sim, "/api/v1/share/create")
-    assert [call.headers["Authorization"] for call in creates[1:]] == [
-        creates[0].headers["Authorization"],
-        f"Bearer {pan123_sim_fresh}",
-    ]
+    first, stale, fresh = (call.headers["Authorization"] for call in provider_calls(pan123_sim, "/api/v1/share/create"))
+    assert stale == first
+    assert fresh == f"Bearer {rotated['access_token']}"
 
 
 def test_a_token_still_rejected_after_the_fresh_read_is_auth_failed(pan123_api, pan123_sim):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.shared.json_encoder import Encoder
 from pydantic import BaseModel
 
 from sharelink.errors import InvalidRequest, MalformedJson, ProviderRateLimited, RouteNotFound, SharelinkError
@@ -16,7 +19,9 @@ NOT_AN_OBJECT = {"json_invalid", "model_type", "model_attributes_type", "dict_ty
 
 
 def create_app() -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+    # UTF-8 bodies: share names are mostly Chinese, and \uXXXX escapes make them unreadable in curl.
+    serializer = partial(json.dumps, separators=(",", ":"), ensure_ascii=False, cls=Encoder)
+    app = APIGatewayHttpResolver(enable_validation=True, serializer=serializer)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
