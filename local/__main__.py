@@ -20,19 +20,18 @@ def main() -> int:
     parser.add_argument("--once", action="store_true", help="exit after the demo share instead of staying up")
     args = parser.parse_args()
 
-    with LocalStack(port=args.port, sim_lifetime_s=7 * 24 * 3600, **_real_pan123()) as stack:
+    with LocalStack(port=args.port, sim_lifetime_s=7 * 24 * 3600, real=_real_providers()) as stack:
         print(f"local stack up: gateway {stack.gateway.url}, AWS (moto) {stack.aws.endpoint}", flush=True)
-        body = docs_example("pan123_create.json")
-        reply = requests.post(f"{stack.gateway.url}/v1/shares/123pan", json=body, timeout=30)
-        print(f"POST /v1/shares/123pan {json.dumps(body, ensure_ascii=False)} -> {reply.status_code}")
-        print(json.dumps(reply.json(), ensure_ascii=False, indent=2), flush=True)
-        if reply.status_code != 201:
+        ok = all([demo(stack.gateway.url, *example) for example in DEMOS])
+        if not ok:
             return 1
         if not args.once:
+            pan123_body = json.dumps(docs_example(DEMOS[0][1]), ensure_ascii=False)
             print(
                 f"\nstaying up; try:\n  curl -s -X POST {stack.gateway.url}/v1/shares/123pan "
-                f"-H 'content-type: application/json' -d '{json.dumps(body, ensure_ascii=False)}'\n"
-                f"  curl -s '{stack.gateway.url}/v1/shares/123pan?limit=10'\nCtrl-C stops it.",
+                f"-H 'content-type: application/json' -d '{pan123_body}'\n"
+                f"  curl -s '{stack.gateway.url}/v1/shares/123pan?limit=10'\n"
+                f"  curl -s {stack.gateway.url}/v1/shares/kdocs/777\nCtrl-C stops it.",
                 flush=True,
             )
             stop_signals = {signal.SIGINT, signal.SIGTERM}
@@ -41,15 +40,28 @@ def main() -> int:
     return 0
 
 
-def _real_pan123() -> dict:
-    """PAN123_BASE_URL and PAN123_SECRET_FILE (the secret's JSON) point the stack at the real 123pan."""
-    if not os.environ.get("PAN123_SECRET_FILE"):
-        return {}
-    with open(os.environ["PAN123_SECRET_FILE"]) as secret:
-        return {
-            "pan123_url": os.environ.get("PAN123_BASE_URL", "https://open-api.123pan.com"),
-            "pan123_secret": json.load(secret),
-        }
+DEMOS = [("/v1/shares/123pan", "pan123_create.json", 201), ("/v1/shares/kdocs", "kdocs_create.json", 200)]
+REAL_BASE_URLS = {"pan123": "https://open-api.123pan.com", "kdocs": "https://developer.kdocs.cn"}
+
+
+def demo(gateway_url: str, path: str, event_name: str, expected_status: int) -> bool:
+    """Post a provider docs' example body through the gateway and print the answer."""
+    body = docs_example(event_name)
+    reply = requests.post(f"{gateway_url}{path}", json=body, timeout=30)
+    print(f"\nPOST {path} {json.dumps(body, ensure_ascii=False)} -> {reply.status_code}")
+    print(json.dumps(reply.json(), ensure_ascii=False, indent=2), flush=True)
+    return reply.status_code == expected_status
+
+
+def _real_providers() -> dict[str, tuple[str, dict[str, str]]]:
+    """<PROVIDER>_SECRET_FILE (the secret's JSON) and <PROVIDER>_BASE_URL point the stack at a real provider."""
+    real = {}
+    for name, default_url in REAL_BASE_URLS.items():
+        secret_file = os.environ.get(f"{name.upper()}_SECRET_FILE")
+        if secret_file:
+            with open(secret_file) as secret:
+                real[name] = (os.environ.get(f"{name.upper()}_BASE_URL", default_url), json.load(secret))
+    return real
 
 
 if __name__ == "__main__":

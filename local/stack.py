@@ -3,51 +3,75 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 
 from local.aws import LocalAws
 from local.gateway import Gateway
+from local.kdocs_sim import KdocsSimulator
 from local.pan123_sim import Pan123Simulator
 from local.runtime import FunctionRuntime
+from local.simbase import SimServer
 from local.template import Template
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 SIM_CLIENT = ("sim-client", "sim-secret")
+SIM_APP = ("sim-app", "sim-app-key")
+
+
+@dataclass(frozen=True)
+class Provider:
+    """How the local stack wires one provider: its template parameter, its secret, its simulator."""
+
+    base_url_parameter: str
+    secret: str
+    simulator: type[SimServer]
+    simulated_secret: Callable[[str], dict[str, str]]
 
 
 class LocalStack:
-    """Start with `start()`, or use as a context manager. Pass `pan123_url` and `pan123_secret` for the real 123pan."""
+    """Start with `start()`, or use as a context manager.
+
+    `real` maps a provider ("pan123", "kdocs") to (base URL, secret JSON) to use it instead of its simulator.
+    """
 
     def __init__(
         self,
         *,
         port: int = 0,
-        pan123_url: str | None = None,
-        pan123_secret: dict[str, str] | None = None,
+        real: dict[str, tuple[str, dict[str, str]]] | None = None,
         parameters: dict[str, str] | None = None,
         sim_lifetime_s: float = 900,
     ) -> None:
         self.port = port
-        self.pan123_url = pan123_url
-        self.pan123_secret = pan123_secret
+        self.real = real or {}
         self.parameters = parameters or {}
         self.sim_lifetime_s = sim_lifetime_s
         self.aws = LocalAws()
-        self.pan123_sim: Pan123Simulator | None = None
+        self.sims: dict[str, Any] = {}
+        self.secrets: dict[str, dict[str, str]] = {}
         self.runtimes: dict[str, FunctionRuntime] = {}
 
     def start(self) -> LocalStack:
         self.aws.start()
-        if self.pan123_url is None:
-            self.pan123_sim = Pan123Simulator(clients=dict([SIM_CLIENT])).start(lifetime_s=self.sim_lifetime_s)
-            self.pan123_url = self.pan123_sim.url
-            self.pan123_secret = pan123_sim_secret(self.pan123_url)
-        self.template = Template(TEMPLATE, {"Pan123BaseUrl": self.pan123_url} | self.parameters)
-        self.aws.deploy(self.template, {"Pan123Secret": self.pan123_secret or {}})
+        parameters = dict(self.parameters)
+        for name, provider in PROVIDERS.items():
+            if name in self.real:
+                base_url, self.secrets[name] = self.real[name]
+            else:
+                self.sims[name] = provider.simulator().start(lifetime_s=self.sim_lifetime_s)
+                base_url = self.sims[name].url
+                self.secrets[name] = provider.simulated_secret(base_url)
+            parameters[provider.base_url_parameter] = base_url
+        self.template = Template(TEMPLATE, parameters)
+        self.aws.deploy(self.template, {PROVIDERS[name].secret: value for name, value in self.secrets.items()})
         self.runtimes = {
             logical_id: FunctionRuntime(spec, self.aws.env) for logical_id, spec in self.template.functions().items()
         }
@@ -58,8 +82,8 @@ class LocalStack:
         self.gateway.stop()
         for runtime in self.runtimes.values():
             runtime.stop()
-        if self.pan123_sim:
-            self.pan123_sim.stop()
+        for sim in self.sims.values():
+            sim.stop()
         self.aws.stop()
 
     def __enter__(self) -> LocalStack:
@@ -86,6 +110,37 @@ def pan123_sim_secret(base_url: str) -> dict[str, str]:
     }
 
 
+def kdocs_sim_secret(base_url: str) -> dict[str, str]:
+    """The secret after a KDocs user's one consent: the code from the redirect, exchanged for tokens."""
+    app_id, app_key = SIM_APP
+    consent = requests.get(
+        f"{base_url}/h5/auth",
+        params={"app_id": app_id, "scope": "edit_personal_files", "redirect_uri": "http://127.0.0.1/cb", "state": "x"},
+        allow_redirects=False,
+        timeout=5,
+    )
+    code = parse_qs(urlsplit(consent.headers["Location"]).query)["code"][0]
+    tokens = requests.get(
+        f"{base_url}/api/v1/oauth2/access_token",
+        params={"code": code, "app_id": app_id, "app_key": app_key},
+        timeout=5,
+    ).json()["data"]
+    expires_at = datetime.now(UTC) + timedelta(seconds=tokens["expires_in"])
+    return {
+        "app_id": app_id,
+        "app_key": app_key,
+        "access_token": tokens["access_token"],
+        "refresh_token": tokens["refresh_token"],
+        "expires_at": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
 def docs_example(name: str) -> dict[str, Any]:
     """The body of a sample event in events/ (for 123pan: share-create.md's example, as is)."""
     return json.loads(json.loads((ROOT / "events" / name).read_text())["body"])
+
+
+PROVIDERS = {
+    "pan123": Provider("Pan123BaseUrl", "Pan123Secret", Pan123Simulator, pan123_sim_secret),
+    "kdocs": Provider("KdocsBaseUrl", "KdocsSecret", KdocsSimulator, kdocs_sim_secret),
+}

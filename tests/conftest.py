@@ -14,14 +14,23 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from local.aws import LocalAws
+from local.kdocs_sim import KdocsSimulator
 from local.pan123_sim import Pan123Simulator
-from local.stack import pan123_sim_secret
+from local.stack import kdocs_sim_secret, pan123_sim_secret
 from local.worker import LambdaContext
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 PAN123_SECRET = "sharelink-test/pan123"
+KDOCS_SECRET = "sharelink-test/kdocs"
 # Short enough for timeout tests to be quick, long enough for a loaded CI machine.
 PROVIDER_TIMEOUT_S = "1"
+# What the template's Globals give every function; X-Ray has no daemon here.
+FUNCTION_ENV = {
+    "PROVIDER_TIMEOUT_S": PROVIDER_TIMEOUT_S,
+    "POWERTOOLS_SERVICE_NAME": "sharelink-tests",
+    "POWERTOOLS_METRICS_NAMESPACE": "sharelink",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
 # Servers started for the session stop by themselves after this, whatever happens to the run.
 SESSION_LIFETIME_S = 3600
 
@@ -56,30 +65,52 @@ def pan123_sim_session() -> Iterator[Pan123Simulator]:
 
 
 @pytest.fixture
-def pan123_sim(pan123_sim_session: Pan123Simulator, aws: LocalAws) -> Pan123Simulator:
+def fresh_aws(aws: LocalAws) -> LocalAws:
+    """No resources left from an earlier test, and no secret cached by Powertools parameters."""
+    aws.reset()
+    parameters.clear_caches()
+    return aws
+
+
+@pytest.fixture
+def pan123_sim(pan123_sim_session: Pan123Simulator, fresh_aws: LocalAws) -> Pan123Simulator:
     """A fresh simulator state and a secret holding a token it issued."""
     pan123_sim_session.reset()
-    aws.reset()
     secret = pan123_sim_secret(pan123_sim_session.url)
-    aws.client("secretsmanager").create_secret(Name=PAN123_SECRET, SecretString=json.dumps(secret))
+    fresh_aws.client("secretsmanager").create_secret(Name=PAN123_SECRET, SecretString=json.dumps(secret))
     pan123_sim_session.requests.clear()
-    parameters.clear_caches()
     return pan123_sim_session
+
+
+@pytest.fixture(scope="session")
+def kdocs_sim_session() -> Iterator[KdocsSimulator]:
+    sim = KdocsSimulator().start(lifetime_s=SESSION_LIFETIME_S)
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def kdocs_sim(kdocs_sim_session: KdocsSimulator, fresh_aws: LocalAws) -> KdocsSimulator:
+    """A fresh simulator state and a secret holding tokens from its OAuth code exchange."""
+    kdocs_sim_session.reset()
+    kdocs_sim_session.errors_as_http_status = False
+    secret = kdocs_sim_secret(kdocs_sim_session.url)
+    fresh_aws.client("secretsmanager").create_secret(Name=KDOCS_SECRET, SecretString=json.dumps(secret))
+    kdocs_sim_session.requests.clear()
+    return kdocs_sim_session
+
+
+@pytest.fixture(scope="session")
+def kdocs_api(kdocs_sim_session: KdocsSimulator, aws: LocalAws) -> ModuleType:
+    """The KDocs API handler module, imported with the environment the template gives it."""
+    os.environ.update(FUNCTION_ENV | {"KDOCS_BASE_URL": kdocs_sim_session.url, "KDOCS_SECRET_ID": KDOCS_SECRET})
+    return importlib.import_module("kdocs_api")
 
 
 @pytest.fixture(scope="session")
 def pan123_api(pan123_sim_session: Pan123Simulator, aws: LocalAws) -> ModuleType:
     """The 123pan API handler module, imported with the environment the template gives it."""
-    os.environ.update(
-        {
-            "PAN123_BASE_URL": pan123_sim_session.url,
-            "PAN123_SECRET_ID": PAN123_SECRET,
-            "PROVIDER_TIMEOUT_S": PROVIDER_TIMEOUT_S,
-            "POWERTOOLS_SERVICE_NAME": "pan123-api",
-            "POWERTOOLS_METRICS_NAMESPACE": "sharelink",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-        }
-    )
+    os.environ.update(FUNCTION_ENV | {"PAN123_BASE_URL": pan123_sim_session.url, "PAN123_SECRET_ID": PAN123_SECRET})
     return importlib.import_module("pan123_api")
 
 

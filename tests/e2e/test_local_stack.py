@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
 import sys
@@ -31,9 +32,9 @@ def test_docs_example_through_the_gateway_returns_the_normalized_share(stack):
     share = response.json()
     assert share["url"] == f"https://www.123pan.com/s/{share['share_key']}"
     assert share["file_ids"] == ["14713526", "10861131"]
-    call = stack.pan123_sim.requests[-1]
+    call = stack.sims["pan123"].requests[-1]
     assert (call.method, call.path, call.headers["Platform"]) == ("POST", "/api/v1/share/create", "open_platform")
-    assert call.headers["Authorization"] == f"Bearer {stack.pan123_secret['access_token']}"
+    assert call.headers["Authorization"] == f"Bearer {stack.secrets['pan123']['access_token']}"
 
 
 def test_list_and_traffic_update_through_the_gateway(stack):
@@ -62,7 +63,7 @@ def test_errors_through_the_gateway_keep_the_shape(stack):
 def test_the_function_runs_with_the_templates_environment(stack):
     runtime = stack.runtimes["Pan123ApiFunction"]
 
-    assert runtime.env["PAN123_BASE_URL"] == stack.pan123_sim.url
+    assert runtime.env["PAN123_BASE_URL"] == stack.sims["pan123"].url
     assert runtime.env["PAN123_SECRET_ID"] == "sharelink-local/pan123"
     assert runtime.env["POWERTOOLS_SERVICE_NAME"] == "pan123-api"
     assert runtime.env["AWS_ENDPOINT_URL"] == stack.aws.endpoint
@@ -79,5 +80,51 @@ def test_the_main_job_command_creates_and_prints_a_share():
     )
 
     assert done.returncode == 0, done.stderr
-    printed = done.stdout[done.stdout.index("\n{") :]
-    assert json.loads(printed)["name"] == "测试分享链接"
+    pan123_share, kdocs_share = (json.loads(block[block.index("\n{") :]) for block in done.stdout.split("\nPOST ")[1:])
+    assert pan123_share["name"] == "测试分享链接"
+    assert (kdocs_share["provider"], kdocs_share["name"]) == ("kdocs", "demo.docx")
+
+
+def test_kdocs_create_read_close_through_the_gateway(stack):
+    kdocs = stack.sims["kdocs"]
+    created = requests.post(f"{stack.gateway.url}/v1/shares/kdocs", json=docs_example("kdocs_create.json"), timeout=30)
+    read = requests.get(f"{stack.gateway.url}/v1/shares/kdocs/777", timeout=30)
+    closed = requests.delete(f"{stack.gateway.url}/v1/shares/kdocs/777", timeout=30)
+
+    assert (created.status_code, read.status_code, closed.status_code) == (200, 200, 200)
+    assert read.json() == created.json()
+    assert closed.json()["status"] == "close"
+    assert closed.json()["share_id"] == created.json()["share_id"]
+    assert kdocs.requests[-1].query == {"access_token": stack.secrets["kdocs"]["access_token"]}
+
+
+@pytest.mark.parametrize(
+    "raw_path",
+    [
+        "../x",
+        "..%2Fx",
+        "a/b",
+        "a%2Fb",
+        "a%3Fb",
+        "%252F",
+        "%20",
+        "a%20b",
+        "x" * 500,
+        "777%23x",
+        "777%26access_token%3Dz",
+    ],
+)
+def test_hostile_file_tokens_in_the_path_never_reach_kdocs(stack, raw_path):
+    kdocs = stack.sims["kdocs"]
+    calls_before = len(kdocs.requests)
+    connection = http.client.HTTPConnection("127.0.0.1", int(stack.gateway.url.rsplit(":", 1)[1]), timeout=30)
+    for method in ("GET", "DELETE"):
+        connection.request(method, f"/v1/shares/kdocs/{raw_path}")  # sent as is: no client-side normalizing
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+
+        if "error" in answer:  # the function's answer
+            assert (response.status, answer["error"]["code"]) in {(404, "not_found"), (422, "invalid_request")}
+        else:  # no route in the template: API Gateway's own 404
+            assert (response.status, answer) == (404, {"message": "Not Found"})
+    assert len(kdocs.requests) == calls_before

@@ -54,4 +54,7 @@ def test_every_route_reaches_a_function():
         ("POST", "/v1/shares/123pan"): "Pan123ApiFunction",
         ("GET", "/v1/shares/123pan"): "Pan123ApiFunction",
         ("PATCH", "/v1/shares/123pan"): "Pan123ApiFunction",
+        ("POST", "/v1/shares/kdocs"): "KdocsApiFunction",
+        ("GET", "/v1/shares/kdocs/{file_token}"): "KdocsApiFunction",
+        ("DELETE", "/v1/shares/kdocs/{file_token}"): "KdocsApiFunction",
     }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -18,6 +20,19 @@ from sharelink.errors import ProviderError, ProviderTimeout
 # already have created a share, so it is never resent; a refused connection never reached the provider,
 # so it is retried whatever the method (urllib3 counts it under `connect`).
 SAFE_TO_REPEAT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
+TOKEN_IN_QUERY = re.compile(r"(access_token=)[^&\s'\"]+")
+
+
+class _RedactTokens(logging.Filter):
+    """urllib3 logs retried URLs, and KDocs puts the access token in the query string."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = TOKEN_IN_QUERY.sub(r"\1***", record.getMessage()), None
+        return True
+
+
+for _name in ("urllib3.connectionpool", "urllib3.util.retry"):
+    logging.getLogger(_name).addFilter(_RedactTokens())
 
 
 @dataclass(frozen=True)
@@ -87,16 +102,23 @@ class HttpTransport:
                 json=body,
                 timeout=self.timeout_s,
             )
-        except requests.Timeout as exc:
-            raise self._timeout() from exc
+        # `from None`: requests' own messages carry the URL, and with it a token in the query string.
+        except requests.Timeout:
+            raise self._timeout() from None
         except requests.ConnectionError as exc:
             if _is_read_timeout(exc):
-                raise self._timeout() from exc
-            raise ProviderError(f"{self.provider} could not be reached", provider=self.provider) from exc
+                raise self._timeout() from None
+            raise ProviderError(f"{self.provider} could not be reached", provider=self.provider) from None
         return Reply(response.status_code, response.content, response.headers)
 
     def _timeout(self) -> ProviderTimeout:
         return ProviderTimeout(f"{self.provider} did not answer within {self.timeout_s:g} s", provider=self.provider)
+
+
+def retry_after(headers: Mapping[str, str]) -> int:
+    """Seconds from a Retry-After header, 1 when there is none usable."""
+    value = headers.get("Retry-After", "")
+    return int(value) if value.isdigit() else 1
 
 
 def _is_read_timeout(exc: requests.ConnectionError) -> bool:

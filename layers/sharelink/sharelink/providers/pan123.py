@@ -20,7 +20,7 @@ from sharelink.errors import (
 from sharelink.providers.base import RequestModel
 from sharelink.share import Share
 from sharelink.tokens import SecretTokens, TokenSource, with_token
-from sharelink.transport import HttpTransport, Reply, Transport
+from sharelink.transport import HttpTransport, Reply, Transport, retry_after
 from sharelink.validation import CommaSeparated, NotBlank, one_of
 
 PROVIDER = "123pan"
@@ -134,7 +134,7 @@ def unwrap(reply: Reply) -> dict[str, Any]:
             f"123pan is rate limiting: {message or 'too many requests'}",
             provider=PROVIDER,
             provider_code=code if code is not None else reply.status,
-            retry_after=_retry_after(reply.headers),
+            retry_after=retry_after(reply.headers),
         )
     if reply.status == 401 or code == 401:
         raise TokenRejected(PROVIDER, code, message or "token rejected")
@@ -144,11 +144,6 @@ def unwrap(reply: Reply) -> dict[str, Any]:
         return envelope
     error = ERROR_CODES.get(code, ProviderError)
     raise error(f"123pan refused the request: {message}", provider=PROVIDER, provider_code=code)
-
-
-def _retry_after(headers: Mapping[str, str]) -> int:
-    value = headers.get("Retry-After", "")
-    return int(value) if value.isdigit() else 1
 
 
 def _field(data: Any, name: str) -> Any:

@@ -1,0 +1,43 @@
+"""KDocs share links over the HTTP API: parse, call the layer, return."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sharelink.api import create_app
+from sharelink.observability import logger, metrics, tracer
+from sharelink.providers.kdocs import FILE_TOKEN_PATTERN, MAX_FILE_TOKEN, CreateLinkRequest, Kdocs, KdocsShare
+
+app = create_app()
+kdocs = Kdocs.from_env()
+FileTokenInPath = Annotated[str, Path(pattern=FILE_TOKEN_PATTERN, max_length=MAX_FILE_TOKEN)]
+
+
+@app.post("/v1/shares/kdocs", summary="Create or update the share link of one KDocs file")
+@tracer.capture_method
+def create_or_update_link(request: Annotated[CreateLinkRequest, Body()]) -> KdocsShare:
+    share = kdocs.create_share(request)
+    metrics.add_metric(name="SharesCreated", unit=MetricUnit.Count, value=1)
+    return share
+
+
+@app.get("/v1/shares/kdocs/<file_token>", summary="Read a KDocs file's current share link")
+@tracer.capture_method
+def read_link(file_token: FileTokenInPath) -> KdocsShare:
+    return kdocs.read_share(file_token)
+
+
+@app.delete("/v1/shares/kdocs/<file_token>", summary="Close a KDocs file's share link (status close)")
+@tracer.capture_method
+def close_link(file_token: FileTokenInPath) -> KdocsShare:
+    return kdocs.close_share(file_token)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,172 @@
+"""KDocs (金山文档 open platform): request building, response normalizing, error mapping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar
+from urllib.parse import quote
+
+from pydantic import AliasChoices, Field, model_validator
+
+from sharelink.config import provider_config
+from sharelink.errors import (
+    ProviderError,
+    ProviderForbidden,
+    ProviderNotFound,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderTimeout,
+    SharelinkError,
+    TokenRejected,
+)
+from sharelink.providers.base import RequestModel
+from sharelink.share import Share
+from sharelink.tokens import SecretTokens, TokenSource, with_token
+from sharelink.transport import HttpTransport, Reply, Transport, retry_after
+from sharelink.validation import one_of
+
+PROVIDER = "kdocs"
+DEFAULT_BASE_URL = "https://developer.kdocs.cn"
+LINKS_PATH = "/api/v1/openapi/personal/files/{file_token}/links"
+TOKEN_REJECTED_CODES = {30001}
+RATE_LIMITED_CODES = {30002}
+# The WPS/KDocs common code table (unconfirmed for this host, see notes.md); unlisted codes are provider errors.
+ERROR_CODES: dict[int, type[SharelinkError]] = {
+    10001: ProviderRejected,
+    10002: ProviderTimeout,
+    10003: ProviderForbidden,
+    30012: ProviderNotFound,
+    30014: ProviderNotFound,
+}
+
+# A file token goes into a URL path: only characters that cannot change the path or the query.
+FILE_TOKEN_PATTERN = r"^[A-Za-z0-9_-]+$"  # noqa: S105 - a pattern, not a secret
+MAX_FILE_TOKEN = 128
+FileToken = Annotated[str, Field(pattern=FILE_TOKEN_PATTERN, min_length=1, max_length=MAX_FILE_TOKEN)]
+
+
+class CreateLinkRequest(RequestModel):
+    file_token: FileToken
+    permission: Annotated[str, one_of("read", "write")]
+    expire_days: Annotated[int, one_of(0, 7, 30)] | None = Field(
+        None, validation_alias=AliasChoices("expire_days", "period")
+    )
+    allow_comment: bool | None = None
+    status: Annotated[str, one_of("open", "close")] | None = None
+    range: Annotated[str, one_of("anyone")] = "anyone"
+    reset: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ext_perm_list(cls, data: Any) -> Any:
+        """The provider's `ext_perm_list: ["comment"]` is `allow_comment: true`."""
+        if not isinstance(data, dict) or "ext_perm_list" not in data:
+            return data
+        data = dict(data)
+        perms = data.pop("ext_perm_list")
+        if not isinstance(perms, list) or not set(perms) <= {"comment"}:
+            raise ValueError('ext_perm_list may only hold "comment"')
+        data["allow_comment"] = "comment" in perms
+        return data
+
+
+class KdocsShare(Share):
+    status: str
+    allow_comment: bool
+
+
+def link_body(request: CreateLinkRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {"range": request.range, "permission": request.permission}
+    optional = {"status": request.status, "period": request.expire_days, "reset": request.reset}
+    body |= {name: value for name, value in optional.items() if value is not None}
+    if request.allow_comment is not None:
+        body["ext_perm_list"] = ["comment"] if request.allow_comment else []
+    return body
+
+
+def unwrap(reply: Reply) -> dict[str, Any]:
+    """`data` of a successful answer. Failures come as HTTP 200 + code or as HTTP 4xx/5xx + JSON: both raise."""
+    envelope = reply.json()
+    code = envelope.get("code") if isinstance(envelope, dict) else None
+    if not isinstance(code, int) or isinstance(code, bool):
+        code = None
+    message = _message(envelope)
+    if code in TOKEN_REJECTED_CODES or (code is None and reply.status == 401):
+        raise TokenRejected(PROVIDER, code or reply.status, message or "token rejected")
+    if code in RATE_LIMITED_CODES or reply.status == 429:
+        raise ProviderRateLimited(
+            f"kdocs is rate limiting: {message or 'quota or rate exceeded'}",
+            provider=PROVIDER,
+            provider_code=code if code is not None else reply.status,
+            retry_after=retry_after(reply.headers),
+        )
+    if code == 0 and reply.status < 400:
+        data = envelope.get("data")
+        if isinstance(data, dict):
+            return data
+    if code is None or code == 0:
+        raise ProviderError(f"kdocs answered HTTP {reply.status} without its JSON envelope", provider=PROVIDER)
+    error = ERROR_CODES.get(code, ProviderError)
+    raise error(f"kdocs refused the request: {message}", provider=PROVIDER, provider_code=code)
+
+
+def _message(envelope: Any) -> str:
+    if not isinstance(envelope, dict):
+        return ""
+    return str(next((envelope[key] for key in ("msg", "message", "result") if envelope.get(key)), ""))
+
+
+def normalize(data: dict[str, Any], file_token: str, status: str | None = None) -> KdocsShare:
+    sid = data.get("sid")
+    if not sid or not data.get("link_url"):
+        raise ProviderError("kdocs answered without sid or link_url", provider=PROVIDER)
+    expire_time = data.get("expire_time") or 0
+    return KdocsShare(
+        provider=PROVIDER,
+        share_id=str(sid),
+        share_key=str(sid),
+        url=str(data["link_url"]),
+        expires_at=datetime.fromtimestamp(int(expire_time), UTC) if expire_time else None,
+        permission=data.get("link_permission"),
+        name=data.get("filename"),
+        file_ids=[file_token],
+        status=str(data.get("status") or status or "open"),
+        allow_comment="comment" in (data.get("ext_perm_list") or []),
+    )
+
+
+class Kdocs:
+    name: ClassVar[str] = PROVIDER
+    create_request: ClassVar[type[RequestModel]] = CreateLinkRequest
+
+    def __init__(self, transport: Transport, tokens: TokenSource) -> None:
+        self.transport = transport
+        self.tokens = tokens
+
+    @classmethod
+    def from_env(cls) -> Kdocs:
+        config = provider_config("KDOCS", DEFAULT_BASE_URL)
+        transport = HttpTransport(config.base_url, provider=PROVIDER, timeout_s=config.timeout_s)
+        return cls(transport, SecretTokens(config.secret_id, provider=PROVIDER))
+
+    def create_share(self, request: CreateLinkRequest) -> KdocsShare:
+        """Create the file's link, or update it in place (`reset` issues a new one)."""
+        data = self._links("POST", request.file_token, link_body(request))
+        return normalize(data, request.file_token, request.status)
+
+    def read_share(self, file_token: str) -> KdocsShare:
+        return normalize(self._links("GET", file_token), file_token)
+
+    def close_share(self, file_token: str) -> KdocsShare:
+        """status close; the provider needs the permission too, so the current one is kept."""
+        current = self.read_share(file_token)
+        request = {"file_token": file_token, "permission": current.permission or "read", "status": "close"}
+        return self.create_share(CreateLinkRequest.model_validate(request))
+
+    def _links(self, method: str, file_token: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        path = LINKS_PATH.format(file_token=quote(file_token, safe=""))
+
+        def send(token: str) -> dict[str, Any]:
+            return unwrap(self.transport.send(method, path, params={"access_token": token}, body=body))
+
+        return with_token(self.tokens, send)

@@ -1,0 +1,447 @@
+"""Simulator of the KDocs (金山文档) open platform's OAuth and personal-file share-link endpoints, from its docs.
+
+Simulated: the browser consent GET /h5/auth (consents at once for the default user "sim-user"), the code exchange
+GET /api/v1/oauth2/access_token, POST /api/v1/oauth2/refresh_token, and POST and GET
+/api/v1/openapi/personal/files/{file_token}/links, with the envelope {"code": 0, "data"} or
+{"code", "msg", "data": null}, the access_token in the query only, the edit_personal_files scope, the file owner's
+share-edit right, 24-hour access tokens, 90-day refresh tokens, single-use 5-minute codes and a per-app daily quota.
+
+The simulator's own choices where the docs are silent:
+- Failures answer HTTP 200; with errors_as_http_status the same body comes with the status of HTTP_STATUS_BY_CODE
+  (400 for codes not listed there). An unknown path or method answers HTTP 404 {"code": 404, "msg": "not found"}.
+- Openapi checks, in order: access_token (30001 when missing, unknown, revoked or expired; an Authorization header
+  is ignored), the daily quota (30002), the scope (10003), the file (30012 unknown, 10003 owned by another user),
+  the body (10001 with a message naming the field), then the link (GET: 30014 when the file has none).
+- The quota counts every openapi call that passed the token check, refused ones included, per app and per calendar
+  day in Asia/Shanghai on the simulator's clock. OAuth calls do not count.
+- Link body: an optional field sent as null counts as absent; period must be a JSON integer (bools and floats
+  refused); duplicates in ext_perm_list collapse; unknown fields are ignored.
+- A POST on a file without a link creates one. With a link and without reset it changes that link in place, same
+  sid, whether closed or expired. reset retires the old sid and creates a new link. Fields not sent: status is
+  "open" (the documented default, so a POST without status reopens a closed link); period and ext_perm_list keep
+  their value on an update, and are permanent (expire_time 0) and [] on a create or reset.
+- expire_time is epoch seconds of sim-now + period days, 0 when permanent. An expired link stays the file's link:
+  GET answers it unchanged; only open_link() treats it as dead. Answers carry "status", absent from the docs'
+  example. sids are 12 letters and digits, never reused.
+- OAuth: scopes are comma-separated and taken as given. /h5/auth needs redirect_uri (10001) and echoes state (""
+  when absent). Exchange: unknown app 20002, wrong app_key 30001, then a code that is missing, unknown, expired,
+  used or issued to another app 10001; a refused exchange leaves the code usable. Refresh: unknown app 20002, a body
+  that is not an object or lacks refresh_token 10001, wrong app_key 30001, a refresh token that is unknown, expired,
+  rotated away or another app's 30001. A rotated refresh token lives 90 days from its own issue.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import unquote, urlencode
+
+from local.simbase import COMMON_FAULT_KINDS, Fault, Response, SimServer, json_response
+
+SHANGHAI = timezone(timedelta(hours=8))
+ACCESS_TOKEN_LIFETIME = timedelta(hours=24)
+REFRESH_TOKEN_LIFETIME = timedelta(days=90)
+CODE_LIFETIME = timedelta(minutes=5)
+REQUIRED_SCOPE = "edit_personal_files"
+DEFAULT_APP = "sim-app"
+DEFAULT_USER = "sim-user"
+USERS = frozenset({DEFAULT_USER, "other-user"})
+DEFAULT_FILES = {
+    "777": ("demo.docx", DEFAULT_USER),
+    "doc-1": ("季度报告.docx", DEFAULT_USER),
+    "doc-2": ("plan.xlsx", DEFAULT_USER),
+    "not-mine": ("boss.docx", "other-user"),
+}
+PERMISSIONS = ("read", "write")
+STATUSES = ("open", "close")
+EXT_PERMS = ("comment",)
+PERIOD_DAYS = (0, 7, 30)
+SID_ALPHABET = string.ascii_letters + string.digits
+LINKS_PATH = re.compile(r"/api/v1/openapi/personal/files/(?P<file_token>[^/]+)/links")
+
+INVALID_ARGUMENT = 10001
+PERMISSION_DENIED = 10003
+APP_NOT_EXIST = 20002
+USER_UNAUTHORIZED = 30001
+RATE_LIMITER = 30002
+INTERNAL_ERROR = 30004
+FILE_NOT_EXISTS = 30012
+LINK_NOT_EXISTS = 30014
+HTTP_STATUS_BY_CODE = {
+    INVALID_ARGUMENT: 400,
+    USER_UNAUTHORIZED: 401,
+    PERMISSION_DENIED: 403,
+    FILE_NOT_EXISTS: 404,
+    LINK_NOT_EXISTS: 404,
+    RATE_LIMITER: 429,
+    INTERNAL_ERROR: 500,
+}
+
+type Route = Callable[[dict[str, str], dict[str, str], Any], Response]
+
+
+class _Refusal(Exception):
+    """A failure envelope, raised from wherever the handler finds the problem."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _invalid(problem: str) -> _Refusal:
+    return _Refusal(INVALID_ARGUMENT, f"invalid argument: {problem}")
+
+
+def _unauthorized(problem: str) -> _Refusal:
+    return _Refusal(USER_UNAUTHORIZED, f"user unauthorized: {problem}")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a user's consent gave an app."""
+
+    app_id: str
+    user: str
+    scopes: frozenset[str]
+
+
+@dataclass
+class Credential:
+    """An OAuth code, access token or refresh token."""
+
+    grant: Grant
+    expires_at: datetime
+    spent: bool = False  # a used code, a revoked access token or a rotated-away refresh token
+
+    def is_live(self, now: datetime) -> bool:
+        return not self.spent and now < self.expires_at
+
+
+@dataclass
+class _LinkRequest:
+    permission: str
+    status: str
+    ext_perm_list: list[str] | None
+    period: int | None
+    reset: bool
+
+
+class KdocsSimulator(SimServer):
+    fault_kinds = COMMON_FAULT_KINDS | {"expire_token", "code"}
+    rate_limit_message = "rate limiter"
+
+    def __init__(
+        self,
+        *,
+        apps: dict[str, str] | None = None,
+        daily_quota: int = 500,
+        errors_as_http_status: bool = False,
+        rotate_refresh_tokens: bool = True,
+    ) -> None:
+        super().__init__()
+        self.apps = {DEFAULT_APP: "sim-app-key"} if apps is None else dict(apps)
+        self.daily_quota = daily_quota
+        self.errors_as_http_status = errors_as_http_status
+        self.rotate_refresh_tokens = rotate_refresh_tokens
+        self.users = set(USERS)
+        self.files = {token: {"filename": name, "owner": owner} for token, (name, owner) in DEFAULT_FILES.items()}
+        # File token -> the link as the endpoints answer it.
+        self.links: dict[str, dict[str, Any]] = {}
+        self.retired_sids: set[str] = set()
+        self.codes: dict[str, Credential] = {}
+        self.tokens: dict[str, Credential] = {}
+        self.refresh_tokens: dict[str, Credential] = {}
+        self._state_lock = threading.RLock()
+        self._calls_per_day: dict[tuple[str, date], int] = {}
+        self._routes: list[tuple[str, re.Pattern[str], Route]] = [
+            ("GET", re.compile("/h5/auth"), self._consent),
+            ("GET", re.compile("/api/v1/oauth2/access_token"), self._exchange_code),
+            ("POST", re.compile("/api/v1/oauth2/refresh_token"), self._refresh),
+            ("POST", LINKS_PATH, self._save_link),
+            ("GET", LINKS_PATH, self._read_link),
+        ]
+
+    # --- helpers for tests
+
+    def add_file(self, file_token: str, filename: str, owner: str = DEFAULT_USER) -> None:
+        if owner not in self.users:
+            raise ValueError(f"unknown user {owner!r}")
+        with self._state_lock:
+            self.files[file_token] = {"filename": filename, "owner": owner}
+
+    def authorize(
+        self,
+        app_id: str = DEFAULT_APP,
+        user: str = DEFAULT_USER,
+        scope: str = REQUIRED_SCOPE,
+        redirect_uri: str = "http://127.0.0.1/cb",
+        state: str = "s",
+    ) -> str:
+        """The code the browser consent would hand back; redirect_uri and state only matter to /h5/auth's redirect."""
+        with self._state_lock:
+            return self._new_code(self._helper_grant(app_id, user, scope))
+
+    def issue_token(
+        self, app_id: str = DEFAULT_APP, user: str = DEFAULT_USER, scope: str = REQUIRED_SCOPE
+    ) -> dict[str, Any]:
+        """The code exchange's data, issued directly: not recorded, no quota."""
+        with self._state_lock:
+            return self._issue_tokens(self._helper_grant(app_id, user, scope))
+
+    def expire_tokens(self) -> None:
+        with self._state_lock:
+            now = self.clock.now()
+            for token in self.tokens.values():
+                token.expires_at = min(token.expires_at, now)
+
+    def revoke(self, access_token: str) -> None:
+        with self._state_lock:
+            if access_token not in self.tokens:
+                raise ValueError("unknown access token")
+            self.tokens[access_token].spent = True
+
+    def open_link(self, sid: str) -> dict[str, Any] | None:
+        """The link a visitor of https://kdocs.cn/l/<sid> reaches: None when retired, unknown, closed or expired."""
+        now = int(self.clock.now().timestamp())
+        with self._state_lock:
+            for link in self.links.values():
+                permanent_or_unexpired = link["expire_time"] == 0 or now < link["expire_time"]
+                if link["sid"] == sid and link["status"] == "open" and permanent_or_unexpired:
+                    return dict(link)
+        return None
+
+    def reset(self) -> None:
+        """Forget links, credentials and quota counts; apps, users and files stay."""
+        super().reset()
+        with self._state_lock:
+            for state in (self.links, self.codes, self.tokens, self.refresh_tokens, self._calls_per_day):
+                state.clear()
+            self.retired_sids.clear()
+
+    # --- SimServer hooks
+
+    def envelope(self, code: int, message: str, data: Any = None) -> dict[str, Any]:
+        if code == 0:
+            return {"code": 0, "data": data}
+        return {"code": code, "msg": message, "data": None}
+
+    def failure(self, code: int, message: str) -> Response:
+        status = HTTP_STATUS_BY_CODE.get(code, 400) if self.errors_as_http_status else 200
+        return json_response(status, self.envelope(code, message))
+
+    def apply_fault(self, fault: Fault) -> Response | None:
+        match fault.kind:
+            case "expire_token":
+                self.expire_tokens()
+                return None
+            case "code":
+                code = int(fault.options.get("code", INTERNAL_ERROR))
+                return self.failure(code, str(fault.options.get("msg", "simulated failure")))
+        return super().apply_fault(fault)
+
+    def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: Any) -> Response:
+        for route_method, pattern, route in self._routes:
+            if method == route_method and (match := pattern.fullmatch(path)):
+                try:
+                    with self._state_lock:
+                        return route({name: unquote(value) for name, value in match.groupdict().items()}, query, body)
+                except _Refusal as refusal:
+                    return self.failure(refusal.code, refusal.message)
+        return json_response(404, {"code": 404, "msg": "not found"})
+
+    # --- OAuth endpoints
+
+    def _consent(self, params: dict[str, str], query: dict[str, str], body: Any) -> Response:
+        app_id = self._known_app(query.get("app_id"))
+        redirect_uri = query.get("redirect_uri")
+        if not redirect_uri:
+            raise _invalid("redirect_uri is required")
+        code = self._new_code(Grant(app_id, DEFAULT_USER, _scopes(query.get("scope", ""))))
+        separator = "&" if "?" in redirect_uri else "?"
+        location = f"{redirect_uri}{separator}{urlencode({'code': code, 'state': query.get('state', '')})}"
+        return 302, {"Location": location}, b""
+
+    def _exchange_code(self, params: dict[str, str], query: dict[str, str], body: Any) -> Response:
+        app_id = self._known_app(query.get("app_id"))
+        self._check_app_key(app_id, query.get("app_key"))
+        code = self.codes.get(query.get("code", ""))
+        if code is None or code.grant.app_id != app_id or not code.is_live(self.clock.now()):
+            raise _invalid("code is invalid, expired or already used")
+        code.spent = True
+        return self._success(self._issue_tokens(code.grant))
+
+    def _refresh(self, params: dict[str, str], query: dict[str, str], body: Any) -> Response:
+        app_id = self._known_app(query.get("app_id"))
+        if not isinstance(body, dict):
+            raise _invalid("the body must be a JSON object")
+        value = body.get("refresh_token")
+        if not isinstance(value, str) or not value:
+            raise _invalid("refresh_token is required")
+        self._check_app_key(app_id, body.get("app_key"))
+        refresh = self.refresh_tokens.get(value)
+        if refresh is None or refresh.grant.app_id != app_id or not refresh.is_live(self.clock.now()):
+            raise _unauthorized("refresh_token is invalid or expired")
+        if self.rotate_refresh_tokens:
+            refresh.spent = True
+        return self._success(self._issue_tokens(refresh.grant, with_refresh_token=self.rotate_refresh_tokens))
+
+    # --- link endpoints
+
+    def _save_link(self, params: dict[str, str], query: dict[str, str], body: Any) -> Response:
+        file_token = params["file_token"]
+        file = self._owned_file(self._openapi_grant(query), file_token)
+        request = _link_request(body)
+        link = self.links.get(file_token)
+        if link is not None and request.reset:
+            self.retired_sids.add(link["sid"])
+            link = None
+        if link is None:
+            sid = self._new_sid()
+            link = {
+                "sid": sid,
+                "link_url": f"https://kdocs.cn/l/{sid}",
+                "filename": file["filename"],
+                "ext_perm_list": [],
+                "expire_time": 0,
+            }
+        link.update(link_permission=request.permission, status=request.status)
+        if request.ext_perm_list is not None:
+            link["ext_perm_list"] = request.ext_perm_list
+        if request.period is not None:
+            link["expire_time"] = self._expire_time(request.period)
+        self.links[file_token] = link
+        return self._success(dict(link))
+
+    def _read_link(self, params: dict[str, str], query: dict[str, str], body: Any) -> Response:
+        file_token = params["file_token"]
+        self._owned_file(self._openapi_grant(query), file_token)
+        link = self.links.get(file_token)
+        if link is None:
+            raise _Refusal(LINK_NOT_EXISTS, "link not exists")
+        return self._success(dict(link))
+
+    # --- checks
+
+    def _known_app(self, app_id: str | None) -> str:
+        if app_id not in self.apps:
+            raise _Refusal(APP_NOT_EXIST, "app not exist")
+        return app_id
+
+    def _check_app_key(self, app_id: str, app_key: Any) -> None:
+        if app_key != self.apps[app_id]:
+            raise _unauthorized("app_key is invalid")
+
+    def _openapi_grant(self, query: dict[str, str]) -> Grant:
+        value = query.get("access_token")
+        if not value:
+            raise _unauthorized("access_token is required")
+        token = self.tokens.get(value)
+        if token is None or token.spent:
+            raise _unauthorized("access_token is invalid")
+        if not token.is_live(self.clock.now()):
+            raise _unauthorized("access_token is expired")
+        self._count_call(token.grant.app_id)
+        if REQUIRED_SCOPE not in token.grant.scopes:
+            raise _Refusal(PERMISSION_DENIED, f"permission denied: the access_token lacks scope {REQUIRED_SCOPE}")
+        return token.grant
+
+    def _count_call(self, app_id: str) -> None:
+        day = (app_id, self.clock.now().astimezone(SHANGHAI).date())
+        self._calls_per_day[day] = self._calls_per_day.get(day, 0) + 1
+        if self._calls_per_day[day] > self.daily_quota:
+            raise _Refusal(RATE_LIMITER, f"rate limiter: the app's {self.daily_quota} calls for today are used up")
+
+    def _owned_file(self, grant: Grant, file_token: str) -> dict[str, str]:
+        file = self.files.get(file_token)
+        if file is None:
+            raise _Refusal(FILE_NOT_EXISTS, "file not exists")
+        if file["owner"] != grant.user:
+            raise _Refusal(PERMISSION_DENIED, "permission denied: no share-edit right on this file")
+        return file
+
+    # --- state
+
+    def _helper_grant(self, app_id: str, user: str, scope: str) -> Grant:
+        if app_id not in self.apps:
+            raise ValueError(f"unknown app {app_id!r}")
+        if user not in self.users:
+            raise ValueError(f"unknown user {user!r}")
+        return Grant(app_id, user, _scopes(scope))
+
+    def _new_code(self, grant: Grant) -> str:
+        code = _random_token()
+        self.codes[code] = Credential(grant, self.clock.now() + CODE_LIFETIME)
+        return code
+
+    def _issue_tokens(self, grant: Grant, *, with_refresh_token: bool = True) -> dict[str, Any]:
+        now = self.clock.now()
+        access_token = _random_token()
+        self.tokens[access_token] = Credential(grant, now + ACCESS_TOKEN_LIFETIME)
+        data: dict[str, Any] = {
+            "access_token": access_token,
+            "expires_in": int(ACCESS_TOKEN_LIFETIME.total_seconds()),
+            "app_id": grant.app_id,
+        }
+        if with_refresh_token:
+            data["refresh_token"] = _random_token()
+            self.refresh_tokens[data["refresh_token"]] = Credential(grant, now + REFRESH_TOKEN_LIFETIME)
+        return data
+
+    def _new_sid(self) -> str:
+        taken = self.retired_sids | {link["sid"] for link in self.links.values()}
+        while True:
+            sid = "".join(secrets.choice(SID_ALPHABET) for _ in range(12))
+            if sid not in taken:
+                return sid
+
+    def _expire_time(self, period_days: int) -> int:
+        if period_days == 0:
+            return 0
+        return int((self.clock.now() + timedelta(days=period_days)).timestamp())
+
+    def _success(self, data: dict[str, Any]) -> Response:
+        return json_response(200, self.envelope(0, "", data))
+
+
+def _scopes(scope: str) -> frozenset[str]:
+    return frozenset(name.strip() for name in scope.split(",") if name.strip())
+
+
+def _random_token() -> str:
+    # Shaped like the docs' example token: 32 lower-case letters.
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(32))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _link_request(body: Any) -> _LinkRequest:
+    if not isinstance(body, dict):
+        raise _invalid("the body must be a JSON object")
+    fields = {name: value for name, value in body.items() if value is not None}
+    if fields.get("range") != "anyone":
+        raise _invalid('range is required and must be "anyone"')
+    permission = fields.get("permission")
+    if permission not in PERMISSIONS:
+        raise _invalid('permission is required and must be "read" or "write"')
+    status = fields.get("status", "open")
+    if status not in STATUSES:
+        raise _invalid('status must be "open" or "close"')
+    ext_perms = fields.get("ext_perm_list")
+    if ext_perms is not None and (not isinstance(ext_perms, list) or any(perm not in EXT_PERMS for perm in ext_perms)):
+        raise _invalid('ext_perm_list must be a list holding only "comment"')
+    period = fields.get("period")
+    if period is not None and (not _is_int(period) or period not in PERIOD_DAYS):
+        raise _invalid("period must be one of the integers 0, 7, 30")
+    reset = fields.get("reset", False)
+    if not isinstance(reset, bool):
+        raise _invalid("reset must be a boolean")
+    return _LinkRequest(permission, status, None if ext_perms is None else sorted(set(ext_perms)), period, reset)
