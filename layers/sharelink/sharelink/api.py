@@ -11,11 +11,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.shared.json_encoder import Encoder
 from pydantic import BaseModel
 
-from sharelink.errors import InvalidRequest, MalformedJson, ProviderRateLimited, RouteNotFound, SharelinkError
+from sharelink.errors import ProviderRateLimited, RouteNotFound, SharelinkError
 from sharelink.observability import logger
-
-# Pydantic error types that mean "the body is not a JSON object" rather than "a field is wrong".
-NOT_AN_OBJECT = {"json_invalid", "model_type", "model_attributes_type", "dict_type", "missing"}
+from sharelink.validation import validation_error
 
 
 def create_app() -> APIGatewayHttpResolver:
@@ -65,23 +63,5 @@ def error_response(app: APIGatewayHttpResolver, error: SharelinkError) -> Respon
 
 
 def request_error(errors: Any) -> SharelinkError:
-    """Map Powertools' validation errors (loc/type/msg) to malformed_json or invalid_request."""
-    if any(_is_not_an_object(error) for error in errors):
-        return MalformedJson("the body must be a JSON object")
-    details = [{"field": _field_name(error["loc"]), "problem": error.get("msg", error["type"])} for error in errors]
-    message = "; ".join(f"{detail['field']}: {detail['problem']}" for detail in details)
-    return InvalidRequest(message, details=details)
-
-
-def _is_not_an_object(error: dict[str, Any]) -> bool:
-    loc = tuple(error.get("loc", ()))
-    return error.get("type") == "json_invalid" or (loc == ("body",) and error.get("type") in NOT_AN_OBJECT)
-
-
-def _field_name(loc: Any) -> str:
-    """("body", "file_ids", 0) -> "file_ids[0]"; ("query", "limit") -> "limit"."""
-    where, *path = loc
-    name = ""
-    for part in path:
-        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
-    return name or str(where)
+    """Powertools' validation errors carry where the value was ("body", "query", "path") first in `loc`."""
+    return validation_error([{**error, "loc": tuple(error.get("loc", ()))[1:]} for error in errors])
