@@ -54,12 +54,65 @@ class LocalAws:
         )
 
     def deploy(self, template: Template, secret_values: dict[str, dict[str, str]]) -> None:
-        """Create the template's secrets, holding `secret_values[logical_id]` where given."""
+        """Create the template's tables, queues, buckets and secrets (these with `secret_values[logical_id]`)."""
+        for logical_id, resource in template.of_type("AWS::DynamoDB::Table").items():
+            self._create_table(template.physical_name(logical_id), resource["Properties"])
+        queues = template.of_type("AWS::SQS::Queue")
+        sqs = self.client("sqs")
+        for logical_id in queues:
+            sqs.create_queue(QueueName=template.physical_name(logical_id))
+        for logical_id, resource in queues.items():
+            self._set_redrive(template, logical_id, resource["Properties"])
+        for logical_id, resource in template.of_type("AWS::S3::Bucket").items():
+            self._create_bucket(template, template.physical_name(logical_id), resource["Properties"])
         secrets = self.client("secretsmanager")
         for logical_id, resource in template.of_type("AWS::SecretsManager::Secret").items():
             initial = json.loads(resource["Properties"].get("SecretString", "{}"))
             value = initial | secret_values.get(logical_id, {})
             secrets.create_secret(Name=template.physical_name(logical_id), SecretString=json.dumps(value))
+
+    def queue_url(self, name: str) -> str:
+        return str(self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+
+    def _create_table(self, name: str, props: dict[str, Any]) -> None:
+        dynamodb = self.client("dynamodb")
+        dynamodb.create_table(
+            TableName=name,
+            AttributeDefinitions=props["AttributeDefinitions"],
+            KeySchema=props["KeySchema"],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+
+    def _set_redrive(self, template: Template, logical_id: str, props: dict[str, Any]) -> None:
+        redrive = props.get("RedrivePolicy")
+        if redrive:
+            policy = {"deadLetterTargetArn": template.resolve(redrive["deadLetterTargetArn"])}
+            policy["maxReceiveCount"] = str(redrive["maxReceiveCount"])
+            self.client("sqs").set_queue_attributes(
+                QueueUrl=self.queue_url(template.physical_name(logical_id)),
+                Attributes={"RedrivePolicy": json.dumps(policy)},
+            )
+
+    def _create_bucket(self, template: Template, name: str, props: dict[str, Any]) -> None:
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=name)
+        if props.get("VersioningConfiguration"):
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=props["VersioningConfiguration"])
+        queue_configurations = [
+            {
+                "QueueArn": template.resolve(notification["Queue"]),
+                "Events": [notification["Event"]],
+                "Filter": {"Key": {"FilterRules": notification["Filter"]["S3Key"]["Rules"]}},
+            }
+            for notification in props.get("NotificationConfiguration", {}).get("QueueConfigurations", [])
+        ]
+        if queue_configurations:
+            s3.put_bucket_notification_configuration(
+                Bucket=name, NotificationConfiguration={"QueueConfigurations": queue_configurations}
+            )
 
     def reset(self) -> None:
         """Forget every resource (moto's reset API)."""

@@ -16,9 +16,10 @@ from local.aws import LocalAws
 from local.gateway import Gateway
 from local.kdocs_sim import KdocsSimulator
 from local.pan123_sim import Pan123Simulator
+from local.poller import QueuePoller
 from local.runtime import FunctionRuntime
 from local.simbase import SimServer
-from local.template import Template
+from local.template import QueueSubscription, Template
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
@@ -58,6 +59,7 @@ class LocalStack:
         self.sims: dict[str, Any] = {}
         self.secrets: dict[str, dict[str, str]] = {}
         self.runtimes: dict[str, FunctionRuntime] = {}
+        self.pollers: list[QueuePoller] = []
 
     def start(self) -> LocalStack:
         self.aws.start()
@@ -76,9 +78,23 @@ class LocalStack:
             logical_id: FunctionRuntime(spec, self.aws.env) for logical_id, spec in self.template.functions().items()
         }
         self.gateway = Gateway(self.template.http_routes(), self.runtimes, self.port).start()
+        self.pollers = [self._poller(subscription).start() for subscription in self.template.queue_subscriptions()]
         return self
 
+    def _poller(self, subscription: QueueSubscription) -> QueuePoller:
+        name = self.template.physical_name(subscription.queue_id)
+        return QueuePoller(
+            self.aws.client("sqs"),
+            self.aws.queue_url(name),
+            self.template.arn(subscription.queue_id),
+            self.runtimes[subscription.function_id],
+            batch_size=subscription.batch_size,
+            concurrency=subscription.max_concurrency,
+        )
+
     def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
         self.gateway.stop()
         for runtime in self.runtimes.values():
             runtime.stop()

@@ -51,6 +51,16 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class QueueSubscription:
+    """An SQS event source mapping: which function drains which queue, how many at a time."""
+
+    function_id: str
+    queue_id: str
+    batch_size: int
+    max_concurrency: int
+
+
+@dataclass(frozen=True)
 class HttpRoute:
     method: str
     path: str
@@ -105,6 +115,32 @@ class Template:
             routes.append(HttpRoute(method, path, uri["Fn::GetAtt"][0]))
         return routes
 
+    def queue_subscriptions(self) -> list[QueueSubscription]:
+        subscriptions = []
+        for function_id, resource in self.of_type("AWS::Serverless::Function").items():
+            for event in resource["Properties"].get("Events", {}).values():
+                if event["Type"] == "SQS":
+                    props = event["Properties"]
+                    subscriptions.append(
+                        QueueSubscription(
+                            function_id=function_id,
+                            queue_id=props["Queue"]["Fn::GetAtt"][0],
+                            batch_size=int(props.get("BatchSize", 10)),
+                            max_concurrency=int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 2)),
+                        )
+                    )
+        return subscriptions
+
+    def arn(self, logical_id: str) -> str:
+        """The ARN moto gives the resource."""
+        name = self.physical_name(logical_id)
+        region, account = PSEUDO_PARAMETERS["AWS::Region"], PSEUDO_PARAMETERS["AWS::AccountId"]
+        return {
+            "AWS::SQS::Queue": f"arn:aws:sqs:{region}:{account}:{name}",
+            "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
+            "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{region}:{account}:table/{name}",
+        }.get(self.resources[logical_id]["Type"], f"arn:aws:local:{region}:{account}:{name}")
+
     def physical_name(self, logical_id: str) -> str:
         props = self.resources[logical_id].get("Properties", {})
         for key in ("Name", "FunctionName", "QueueName", "BucketName", "TableName"):
@@ -122,7 +158,7 @@ class Template:
         if name == "Fn::Sub":
             return re.sub(r"\$\{([\w:.]+)\}", lambda m: str(self._ref(m.group(1))), arg)
         if name == "Fn::GetAtt":
-            return f"arn:aws:local:{arg[0]}"
+            return self.arn(arg[0])
         raise ValueError(f"the local stack does not resolve {name}")
 
     def _ref(self, name: str) -> Any:

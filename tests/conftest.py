@@ -30,6 +30,8 @@ FUNCTION_ENV = {
     "POWERTOOLS_SERVICE_NAME": "sharelink-tests",
     "POWERTOOLS_METRICS_NAMESPACE": "sharelink",
     "POWERTOOLS_TRACE_DISABLED": "true",
+    "IDEMPOTENCY_TABLE": "sharelink-test-idempotency",
+    "EVENT_BUS_NAME": "default",
 }
 # Servers started for the session stop by themselves after this, whatever happens to the run.
 SESSION_LIFETIME_S = 3600
@@ -66,9 +68,15 @@ def pan123_sim_session() -> Iterator[Pan123Simulator]:
 
 @pytest.fixture
 def fresh_aws(aws: LocalAws) -> LocalAws:
-    """No resources left from an earlier test, and no secret cached by Powertools parameters."""
+    """No resources left from an earlier test, no secret cached by Powertools parameters, an idempotency table."""
     aws.reset()
     parameters.clear_caches()
+    aws.client("dynamodb").create_table(
+        TableName=FUNCTION_ENV["IDEMPOTENCY_TABLE"],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     return aws
 
 

@@ -7,19 +7,23 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sharelink.api import create_app
+from sharelink.api import IdempotencyKey, create_app
+from sharelink.idempotency import by_idempotency_key, persistence_from_env
 from sharelink.observability import logger, metrics, tracer
 from sharelink.providers.kdocs import FILE_TOKEN_PATTERN, MAX_FILE_TOKEN, CreateLinkRequest, Kdocs, KdocsShare
 
 app = create_app()
 kdocs = Kdocs.from_env()
+create_link_once = by_idempotency_key(kdocs.create_share, KdocsShare, persistence_from_env(), name="kdocs-create")
 FileTokenInPath = Annotated[str, Path(pattern=FILE_TOKEN_PATTERN, max_length=MAX_FILE_TOKEN)]
 
 
 @app.post("/v1/shares/kdocs", summary="Create or update the share link of one KDocs file")
 @tracer.capture_method
-def create_or_update_link(request: Annotated[CreateLinkRequest, Body()]) -> KdocsShare:
-    share = kdocs.create_share(request)
+def create_or_update_link(
+    request: Annotated[CreateLinkRequest, Body()], idempotency_key: IdempotencyKey = None
+) -> KdocsShare:
+    share = create_link_once(idempotency_key, request, app.lambda_context)
     metrics.add_metric(name="SharesCreated", unit=MetricUnit.Count, value=1)
     return share
 

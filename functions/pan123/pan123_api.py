@@ -8,19 +8,23 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sharelink.api import create_app, json_response
+from sharelink.api import IdempotencyKey, create_app, json_response
+from sharelink.idempotency import by_idempotency_key, persistence_from_env
 from sharelink.observability import logger, metrics, tracer
 from sharelink.providers.pan123 import CreateShareRequest, Pan123, SharePage, TrafficUpdate, TrafficUpdated
 from sharelink.share import Share
 
 app = create_app()
 pan123 = Pan123.from_env()
+create_share_once = by_idempotency_key(pan123.create_share, Share, persistence_from_env(), name="pan123-create")
 
 
 @app.post("/v1/shares/123pan", summary="Create a 123pan share", responses={201: {"description": "The share"}})
 @tracer.capture_method
-def create_share(request: Annotated[CreateShareRequest, Body()]) -> Response[Share]:
-    share = pan123.create_share(request)
+def create_share(
+    request: Annotated[CreateShareRequest, Body()], idempotency_key: IdempotencyKey = None
+) -> Response[Share]:
+    share = create_share_once(idempotency_key, request, app.lambda_context)
     metrics.add_metric(name="SharesCreated", unit=MetricUnit.Count, value=1)
     return json_response(201, share)
 

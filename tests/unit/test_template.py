@@ -12,12 +12,21 @@ SECRETS = TEMPLATE.of_type("AWS::SecretsManager::Secret")
 
 
 def referenced_secrets(policies: list) -> set[str]:
+    """Secrets a function may read; inline statements may not touch Secrets Manager at all."""
     found = set()
     for policy in policies:
         for name, spec in policy.items():
-            assert name == "AWSSecretsManagerGetSecretValuePolicy", f"unexpected policy {name}"
-            found.add(spec["SecretArn"]["Ref"])
+            if name == "Statement":
+                assert not [s for s in spec if "secretsmanager" in str(s["Action"])], "secrets only via the SAM policy"
+            else:
+                assert name == "AWSSecretsManagerGetSecretValuePolicy", f"unexpected policy {name}"
+                found.add(spec["SecretArn"]["Ref"])
     return found
+
+
+def statements(function_id: str) -> list[dict]:
+    policies = FUNCTIONS[function_id]["Properties"]["Policies"]
+    return [statement for policy in policies for statement in policy.get("Statement", [])]
 
 
 def test_each_function_may_read_its_own_secret_and_nothing_else():
@@ -58,3 +67,44 @@ def test_every_route_reaches_a_function():
         ("GET", "/v1/shares/kdocs/{file_token}"): "KdocsApiFunction",
         ("DELETE", "/v1/shares/kdocs/{file_token}"): "KdocsApiFunction",
     }
+
+
+def test_events_functions_read_requests_and_write_results_of_their_provider_only():
+    for function_id, prefix in (("Pan123EventsFunction", "123pan"), ("KdocsEventsFunction", "kdocs")):
+        s3 = {
+            statement["Action"]: statement["Resource"]["Fn::Sub"]
+            for statement in statements(function_id)
+            if str(statement["Action"]).startswith("s3:")
+        }
+        assert s3 == {
+            "s3:GetObject": f"arn:${{AWS::Partition}}:s3:::${{ShareRequestsBucket}}/requests/{prefix}/*",
+            "s3:PutObject": f"arn:${{AWS::Partition}}:s3:::${{ShareRequestsBucket}}/results/{prefix}/*",
+        }
+
+
+def test_queues_redrive_to_a_dead_letter_queue_and_outlast_the_function():
+    for provider in ("Pan123", "Kdocs"):
+        queue = TEMPLATE.resources[f"{provider}RequestsQueue"]["Properties"]
+        function = FUNCTIONS[f"{provider}EventsFunction"]["Properties"]
+        assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+            "Fn::GetAtt": [f"{provider}RequestsDeadLetterQueue", "Arn"]
+        }
+        assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+        source = function["Events"]["Requests"]["Properties"]
+        assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert source["ScalingConfig"]["MaximumConcurrency"] == 2
+
+
+def test_bucket_notifies_each_providers_queue_by_prefix():
+    notifications = TEMPLATE.resources["ShareRequestsBucket"]["Properties"]["NotificationConfiguration"]
+    routes = {
+        entry["Filter"]["S3Key"]["Rules"][0]["Value"]: entry["Queue"]["Fn::GetAtt"][0]
+        for entry in notifications["QueueConfigurations"]
+    }
+    assert routes == {"requests/123pan/": "Pan123RequestsQueue", "requests/kdocs/": "KdocsRequestsQueue"}
+
+
+def test_idempotency_table_has_id_key_and_expiration_ttl():
+    table = TEMPLATE.resources["IdempotencyTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}

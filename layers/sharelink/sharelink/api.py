@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.shared.json_encoder import Encoder
 from pydantic import BaseModel
 
 from sharelink.errors import ProviderRateLimited, RouteNotFound, SharelinkError
 from sharelink.observability import logger
 from sharelink.validation import validation_error
+
+# The `Idempotency-Key` header of the POST routes (DESIGN.md, "Idempotency").
+IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=255)]
 
 
 def create_app() -> APIGatewayHttpResolver:
@@ -48,16 +52,7 @@ def json_response(status: int, body: BaseModel | dict[str, Any], headers: dict[s
 
 
 def error_response(app: APIGatewayHttpResolver, error: SharelinkError) -> Response:
-    body = {
-        "error": {
-            "code": error.code,
-            "message": error.message,
-            "details": error.details,
-            "provider": error.provider,
-            "provider_code": error.provider_code,
-        },
-        "request_id": app.current_event.request_context.request_id,
-    }
+    body = {"error": error.to_dict(), "request_id": app.current_event.request_context.request_id}
     headers = {"Retry-After": str(error.retry_after)} if isinstance(error, ProviderRateLimited) else None
     return json_response(error.status, body, headers)
 

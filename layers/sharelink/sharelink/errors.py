@@ -24,6 +24,16 @@ class SharelinkError(Exception):
         self.provider_code = provider_code
         self.details = details or []
 
+    def to_dict(self) -> dict[str, object]:
+        """The `error` member of every error answer and rejected result."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "details": self.details,
+            "provider": self.provider,
+            "provider_code": self.provider_code,
+        }
+
 
 class MalformedJson(SharelinkError):
     status = 400
@@ -40,9 +50,19 @@ class InvalidRequest(SharelinkError):
     code = "invalid_request"
 
 
+class IdempotencyConflict(SharelinkError):
+    status = 409
+    code = "idempotency_conflict"
+
+
 class ProviderNotFound(SharelinkError):
     status = 404
     code = "provider_not_found"
+
+
+class RequestObjectMissing(SharelinkError):
+    status = 404
+    code = "request_not_found"
 
 
 class ProviderForbidden(SharelinkError):

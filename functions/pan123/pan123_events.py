@@ -1,0 +1,16 @@
+"""123pan share requests from S3, through SQS: one batch at a time, failures reported per record."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sharelink.observability import logger, metrics, tracer
+from sharelink.providers.pan123 import Pan123
+from sharelink.storage_events import ShareRequests
+
+share_requests = ShareRequests.from_env(Pan123.from_env())
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return share_requests.handle(event, context)

@@ -1,0 +1,186 @@
+"""Share requests dropped into S3, delivered through SQS: one share, one result object and one event each."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote_plus
+
+import boto3
+from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from sharelink.errors import (
+    ProviderForbidden,
+    ProviderNotFound,
+    ProviderRejected,
+    RequestObjectMissing,
+    SharelinkError,
+)
+from sharelink.idempotency import ONE_DAY, persistence_from_env
+from sharelink.observability import logger, metrics
+from sharelink.providers.base import ShareProvider
+from sharelink.share import rfc3339
+from sharelink.validation import validation_error
+
+REQUESTS = "requests/"
+RESULTS = "results/"
+# Failures that no retry can mend: the request gets a `rejected` result. Everything else is retried by SQS.
+PERMANENT = (ProviderNotFound, ProviderForbidden, ProviderRejected, RequestObjectMissing)
+EVENT_SOURCE = "sharelink"
+DEFAULT_CONCURRENCY = 5
+
+
+@dataclass(frozen=True)
+class StoredRequest:
+    """The S3 object a notification names; (bucket, key, etag, version) identifies one request."""
+
+    bucket: str
+    key: str
+    etag: str
+    version_id: str | None
+
+    @classmethod
+    def from_notification(cls, record: dict[str, Any]) -> StoredRequest:
+        s3 = record["s3"]
+        return cls(
+            bucket=s3["bucket"]["name"],
+            key=unquote_plus(s3["object"]["key"]),  # S3 URL-encodes keys in notifications
+            etag=s3["object"].get("eTag", ""),
+            version_id=s3["object"].get("versionId"),
+        )
+
+    @property
+    def result_key(self) -> str:
+        return RESULTS + self.key.removeprefix(REQUESTS)
+
+    def identity(self) -> dict[str, str | None]:
+        return {"bucket": self.bucket, "key": self.key, "etag": self.etag, "version_id": self.version_id}
+
+
+class ShareRequests:
+    """The events function's work for one provider: `handle` takes an SQS batch and reports its failures."""
+
+    def __init__(
+        self,
+        provider: ShareProvider,
+        store: BasePersistenceLayer,
+        *,
+        s3: Any,
+        events: Any,
+        event_bus: str = "default",
+        concurrency: int = DEFAULT_CONCURRENCY,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.provider = provider
+        self.s3 = s3
+        self.events = events
+        self.event_bus = event_bus
+        self.clock = clock
+        self.slots = threading.BoundedSemaphore(concurrency)
+        self.prefix = f"{REQUESTS}{provider.name}/"
+        self.idempotency = IdempotencyConfig(expires_after_seconds=ONE_DAY)
+        self.outcome_once = idempotent_function(
+            data_keyword_argument="request",
+            persistence_store=store,
+            config=self.idempotency,
+            key_prefix=f"{provider.name}-stored-request",
+        )(self._outcome)
+
+    @classmethod
+    def from_env(cls, provider: ShareProvider) -> ShareRequests:
+        return cls(
+            provider,
+            persistence_from_env(),
+            s3=boto3.client("s3"),
+            events=boto3.client("events"),
+            event_bus=os.environ.get("EVENT_BUS_NAME", "default"),
+            concurrency=int(os.environ.get("RECORD_CONCURRENCY", DEFAULT_CONCURRENCY)),
+        )
+
+    def handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        self.idempotency.register_lambda_context(context)
+        # Failed records go back to the queue one by one, even when the whole batch failed.
+        processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        return dict(
+            async_process_partial_response(
+                event=event, record_handler=self._record, processor=processor, context=context
+            )
+        )
+
+    async def _record(self, record: SQSRecord) -> None:
+        await asyncio.to_thread(self._bounded, record.body)
+
+    def _bounded(self, body: str) -> None:
+        with self.slots:
+            try:
+                self.process_message(body)
+            except SharelinkError as error:
+                logger.warning(
+                    "share request will be retried", extra={"code": error.code, "provider_code": error.provider_code}
+                )
+                raise
+
+    def process_message(self, body: str) -> None:
+        notification = json.loads(body)
+        if notification.get("Event") == "s3:TestEvent":
+            logger.info("skipping s3:TestEvent", extra={"bucket": notification.get("Bucket")})
+            return
+        for record in notification.get("Records", []):
+            request = StoredRequest.from_notification(record)
+            if not (request.key.startswith(self.prefix) and request.key.endswith(".json")):
+                logger.info("skipping an object that is not a share request", extra={"key": request.key})
+                continue
+            self._publish(request, self.outcome_once(request=request.identity()))
+
+    def _outcome(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Read, validate, create: run once per stored request, whatever the number of deliveries."""
+        try:
+            share = self.provider.create_share(self._read(request))
+        except PERMANENT as error:
+            return self._rejected(error)
+        except ValidationError as invalid:
+            return self._rejected(validation_error(invalid.errors()))
+        return {"status": "created", "share": share.model_dump(mode="json"), "processed_at": rfc3339(self.clock())}
+
+    def _read(self, request: dict[str, Any]) -> Any:
+        version = {"VersionId": request["version_id"]} if request["version_id"] else {}
+        try:
+            stored = self.s3.get_object(Bucket=request["bucket"], Key=request["key"], **version)
+        except self.s3.exceptions.NoSuchKey:
+            raise RequestObjectMissing("the request object is gone") from None
+        return self.provider.create_request.model_validate_json(stored["Body"].read())
+
+    def _rejected(self, error: SharelinkError) -> dict[str, Any]:
+        return {"status": "rejected", "error": error.to_dict(), "processed_at": rfc3339(self.clock())}
+
+    def _publish(self, request: StoredRequest, outcome: dict[str, Any]) -> None:
+        """Write the result object and put the event; a redelivery writes the same again."""
+        source = {"bucket": request.bucket, "key": request.key, "etag": request.etag}
+        result = {"status": outcome["status"], "request": source} | outcome
+        document = json.dumps(result, ensure_ascii=False)
+        self.s3.put_object(
+            Bucket=request.bucket, Key=request.result_key, Body=document.encode(), ContentType="application/json"
+        )
+        detail_type = "Share Created" if outcome["status"] == "created" else "Share Rejected"
+        answer = self.events.put_events(
+            Entries=[
+                {"Source": EVENT_SOURCE, "DetailType": detail_type, "Detail": document, "EventBusName": self.event_bus}
+            ]
+        )
+        if answer.get("FailedEntryCount"):
+            raise RuntimeError(f"EventBridge refused the event: {answer['Entries']}")
+        metrics.add_metric(
+            name="SharesCreated" if outcome["status"] == "created" else "RequestsRejected", unit="Count", value=1
+        )
+        logger.info("share request done", extra={"key": request.key, "status": outcome["status"]})

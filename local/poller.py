@@ -1,0 +1,89 @@
+"""Lambda's SQS event source mapping, for the local stack: poll, invoke with a batch, delete what succeeded."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from typing import Any
+
+from local.runtime import FunctionRuntime, InvocationError
+
+# Lambda leaves a failed message invisible for the queue's visibility timeout (minutes). Locally it comes
+# back after this, so retries and the redrive to the dead-letter queue play out in seconds.
+LOCAL_RETRY_DELAY_S = 1
+
+
+class QueuePoller:
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        queue_arn: str,
+        runtime: FunctionRuntime,
+        *,
+        batch_size: int,
+        concurrency: int,
+    ) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self.runtime = runtime
+        self.batch_size = batch_size
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._poll, daemon=True) for _ in range(concurrency)]
+
+    def start(self) -> QueuePoller:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+    def _poll(self) -> None:
+        while not self.stopping.is_set():
+            messages = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=self.batch_size,
+                WaitTimeSeconds=1,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if messages:
+                self._deliver(messages)
+
+    def _deliver(self, messages: list[dict[str, Any]]) -> None:
+        try:
+            answer = self.runtime.invoke({"Records": [self._record(message) for message in messages]})
+            failed = {failure["itemIdentifier"] for failure in (answer or {}).get("batchItemFailures", [])}
+        except InvocationError:
+            failed = {message["MessageId"] for message in messages}
+        done = [message for message in messages if message["MessageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        for message in messages:
+            if message["MessageId"] in failed:
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.queue_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=LOCAL_RETRY_DELAY_S,
+                )
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A record as Lambda's SQS event source mapping shapes it."""
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": message.get("MessageAttributes", {}),
+            "md5OfBody": hashlib.md5(message["Body"].encode()).hexdigest(),  # noqa: S324 - SQS's own checksum
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
+            "awsRegion": self.queue_arn.split(":")[3],
+        }
