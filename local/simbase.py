@@ -123,6 +123,11 @@ class SimServer:
         self.clock = SimClock()
         self.faults = Faults(self.fault_kinds)
         self.requests: list[Recorded] = []
+        # A provider that answers every call after `latency_s`; `max_in_flight` shows how many calls overlapped.
+        self.latency_s = 0.0
+        self.max_in_flight = 0
+        self._in_flight = 0
+        self._flight_lock = threading.Lock()
         self._lifecycle_lock = threading.Lock()
         self._httpd: _SimHTTPServer | None = None
         self._stop_timer: threading.Timer | None = None
@@ -168,16 +173,26 @@ class SimServer:
         self.requests.clear()
         self.faults.clear()
         self.clock.reset()
+        self.latency_s = 0.0
+        self.max_in_flight = 0
 
     def envelope(self, code: int, message: str, data: Any = None) -> dict[str, Any]:
         return {"code": code, "message": message, "data": data}
 
     def answer(self, request: Recorded) -> Response:
         self.requests.append(request)
-        fault = self.faults.take(request.path)
-        if fault is not None and (response := self.apply_fault(fault)) is not None:
-            return response
-        return self.handle(request.method, request.path, request.query, request.headers, request.body)
+        with self._flight_lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            time.sleep(self.latency_s)
+            fault = self.faults.take(request.path)
+            if fault is not None and (response := self.apply_fault(fault)) is not None:
+                return response
+            return self.handle(request.method, request.path, request.query, request.headers, request.body)
+        finally:
+            with self._flight_lock:
+                self._in_flight -= 1
 
     def apply_fault(self, fault: Fault) -> Response | None:
         """The answer a fault forces, or None to answer normally once the fault's side effect is done."""

@@ -122,6 +122,17 @@ def pan123_api(pan123_sim_session: Pan123Simulator, aws: LocalAws) -> ModuleType
     return importlib.import_module("pan123_api")
 
 
+@pytest.fixture(scope="session")
+def pan123_events(pan123_api: ModuleType) -> ModuleType:
+    """The 123pan events handler (same environment as the API function, plus the idempotency table)."""
+    return importlib.import_module("pan123_events")
+
+
+@pytest.fixture(scope="session")
+def kdocs_events(kdocs_api: ModuleType) -> ModuleType:
+    return importlib.import_module("kdocs_events")
+
+
 def invoke(module: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
     """Call a handler as Lambda does; answer status, headers and the decoded JSON body."""
     result = module.lambda_handler(event, LambdaContext("test-function"))

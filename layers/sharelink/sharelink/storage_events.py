@@ -16,6 +16,7 @@ import boto3
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
@@ -125,6 +126,9 @@ class ShareRequests:
         with self.slots:
             try:
                 self.process_message(body)
+            except IdempotencyAlreadyInProgressError:
+                logger.info("another delivery of this request is in progress; this one will be retried")
+                raise
             except SharelinkError as error:
                 logger.warning(
                     "share request will be retried", extra={"code": error.code, "provider_code": error.provider_code}
