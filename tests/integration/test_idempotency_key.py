@@ -45,12 +45,10 @@ def test_a_retry_with_the_same_key_and_body_answers_the_first_answer(provider):
 
 
 def test_the_same_key_with_another_body_is_a_conflict(provider):
-    module, sim, event_name, body, _ = provider
+    module, sim, event_name, body, other_body, _ = provider
     post(module, event_name, body, "key-2")
 
-    status, _, answer = post(
-        module, event_name, body | {"reset": False} if "reset" in body else body | {"shareExpire": 30}, "key-2"
-    )
+    status, _, answer = post(module, event_name, other_body, "key-2")
 
     assert (status, answer["error"]["code"]) == (409, "idempotency_conflict")
     assert creates(sim) == 1
