@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 PYTEST_ARGS ?=
 
-.PHONY: run test check lint types template build pytest clean
+.PHONY: run test check lint types template build pytest bench clean
 
 run: $(VENV)/.ready
 	$(PY) -m local run
@@ -36,6 +36,9 @@ build: $(SAM_VENV)/.ready
 
 pytest: $(VENV)/.ready
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.ready
+	PYTHONPATH=layers/sharelink:functions/pan123:functions/kdocs:. $(PY) -m bench
 
 $(VENV)/.ready: requirements-dev.txt layers/sharelink/requirements.txt
 	rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import time
 
 import requests
 
@@ -22,7 +23,7 @@ def main() -> int:
 
     with LocalStack(port=args.port, sim_lifetime_s=7 * 24 * 3600, real=_real_providers()) as stack:
         print(f"local stack up: gateway {stack.gateway.url}, AWS (moto) {stack.aws.endpoint}", flush=True)
-        ok = all([demo(stack.gateway.url, *example) for example in DEMOS])
+        ok = all([demo(stack.gateway.url, *example) for example in DEMOS]) and demo_storage(stack)
         if not ok:
             return 1
         if not args.once:
@@ -51,6 +52,27 @@ def demo(gateway_url: str, path: str, event_name: str, expected_status: int) -> 
     print(f"\nPOST {path} {json.dumps(body, ensure_ascii=False)} -> {reply.status_code}")
     print(json.dumps(reply.json(), ensure_ascii=False, indent=2), flush=True)
     return reply.status_code == expected_status
+
+
+def demo_storage(stack: LocalStack) -> bool:
+    """Drop the 123pan example body into the requests bucket and print the result object it comes back as."""
+    bucket = stack.template.physical_name("ShareRequestsBucket")
+    s3 = stack.aws.client("s3")
+    key = "requests/123pan/demo request.json"
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(docs_example(DEMOS[0][1]), ensure_ascii=False).encode())
+    result_key = "results/" + key.removeprefix("requests/")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            result = json.loads(s3.get_object(Bucket=bucket, Key=result_key)["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            time.sleep(0.2)
+            continue
+        print(f"\nPUT s3://{bucket}/{key} -> s3://{bucket}/{result_key}")
+        print(json.dumps(result, ensure_ascii=False, indent=2), flush=True)
+        return bool(result["status"] == "created")
+    print(f"no result for s3://{bucket}/{key} within 30 s", flush=True)
+    return False
 
 
 def _real_providers() -> dict[str, tuple[str, dict[str, str]]]:

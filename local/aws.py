@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import subprocess
+import sys
+import time
 from typing import Any
 
 import boto3
@@ -16,21 +20,39 @@ REGION = "us-east-1"
 
 
 class LocalAws:
-    def __init__(self) -> None:
+    """moto's server on loopback: a thread of this process, or (`separate_process`) a process of its own."""
+
+    def __init__(self, *, separate_process: bool = False) -> None:
+        self.separate_process = separate_process
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
 
     def start(self) -> LocalAws:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self.server.start()
+        if not self.separate_process:
+            self.server.start()
+            self.port = self.server.get_host_and_port()[1]
+            return self
+        self.port = _free_port()
+        self.process = subprocess.Popen(  # noqa: S603 - moto's own server, on loopback
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_until_listening(self.port)
         return self
 
     def stop(self) -> None:
-        self.server.stop()
+        if self.process is None:
+            self.server.stop()
+        else:
+            self.process.terminate()
+            self.process.wait(timeout=10)
 
     @property
     def endpoint(self) -> str:
-        host, port = self.server.get_host_and_port()
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def env(self) -> dict[str, str]:
@@ -117,3 +139,19 @@ class LocalAws:
     def reset(self) -> None:
         """Forget every resource (moto's reset API)."""
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=5).raise_for_status()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until_listening(port: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"moto server did not listen on port {port}")

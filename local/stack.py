@@ -55,7 +55,8 @@ class LocalStack:
         self.real = real or {}
         self.parameters = parameters or {}
         self.sim_lifetime_s = sim_lifetime_s
-        self.aws = LocalAws()
+        # A process of its own: moto's backends are per process, so two stacks in one process would share them.
+        self.aws = LocalAws(separate_process=True)
         self.sims: dict[str, Any] = {}
         self.secrets: dict[str, dict[str, str]] = {}
         self.runtimes: dict[str, FunctionRuntime] = {}

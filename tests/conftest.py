@@ -33,6 +33,8 @@ FUNCTION_ENV = {
     "IDEMPOTENCY_TABLE": "sharelink-test-idempotency",
     "EVENT_BUS_NAME": "default",
 }
+# Set before any test module imports the layer: Powertools reads it when sharelink.observability is imported.
+os.environ.update(FUNCTION_ENV)
 # Servers started for the session stop by themselves after this, whatever happens to the run.
 SESSION_LIFETIME_S = 3600
 
@@ -111,14 +113,14 @@ def kdocs_sim(kdocs_sim_session: KdocsSimulator, fresh_aws: LocalAws) -> KdocsSi
 @pytest.fixture(scope="session")
 def kdocs_api(kdocs_sim_session: KdocsSimulator, aws: LocalAws) -> ModuleType:
     """The KDocs API handler module, imported with the environment the template gives it."""
-    os.environ.update(FUNCTION_ENV | {"KDOCS_BASE_URL": kdocs_sim_session.url, "KDOCS_SECRET_ID": KDOCS_SECRET})
+    os.environ.update({"KDOCS_BASE_URL": kdocs_sim_session.url, "KDOCS_SECRET_ID": KDOCS_SECRET})
     return importlib.import_module("kdocs_api")
 
 
 @pytest.fixture(scope="session")
 def pan123_api(pan123_sim_session: Pan123Simulator, aws: LocalAws) -> ModuleType:
     """The 123pan API handler module, imported with the environment the template gives it."""
-    os.environ.update(FUNCTION_ENV | {"PAN123_BASE_URL": pan123_sim_session.url, "PAN123_SECRET_ID": PAN123_SECRET})
+    os.environ.update({"PAN123_BASE_URL": pan123_sim_session.url, "PAN123_SECRET_ID": PAN123_SECRET})
     return importlib.import_module("pan123_api")
 
 

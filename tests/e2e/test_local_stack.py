@@ -80,9 +80,11 @@ def test_the_main_job_command_creates_and_prints_a_share():
     )
 
     assert done.returncode == 0, done.stderr
-    pan123_share, kdocs_share = (json.loads(block[block.index("\n{") :]) for block in done.stdout.split("\nPOST ")[1:])
+    blocks = [block[block.index("\n{") :] for block in done.stdout.split("\n\n")[1:4]]
+    pan123_share, kdocs_share, result = (json.loads(block) for block in blocks)
     assert pan123_share["name"] == "测试分享链接"
     assert (kdocs_share["provider"], kdocs_share["name"]) == ("kdocs", "demo.docx")
+    assert (result["status"], result["request"]["key"]) == ("created", "requests/123pan/demo request.json")
 
 
 def test_kdocs_create_read_close_through_the_gateway(stack):

@@ -8,6 +8,9 @@ from urllib.parse import quote_plus, unquote_plus
 import pytest
 
 from local.worker import LambdaContext
+from sharelink.idempotency import persistence_from_env
+from sharelink.providers.pan123 import Pan123
+from sharelink.storage_events import ShareRequests
 from tests.conftest import load_event
 
 PAN123_REQUEST = {"shareName": "季度报告", "shareExpire": 7, "fileIDList": "14713526,10861131"}
@@ -181,4 +184,22 @@ def test_records_of_a_batch_reach_the_provider_concurrently(pan123_events, pan12
     assert answer == {"batchItemFailures": []}
     assert len(creates(pan123_sim)) == 10
     assert pan123_sim.max_in_flight > 1
-    assert pan123_sim.max_in_flight <= 5  # RECORD_CONCURRENCY's default bound
+
+
+def test_the_concurrency_of_a_batch_is_bounded(pan123_events, pan123_sim, fresh_aws):
+    bounded = ShareRequests(
+        Pan123.from_env(),
+        persistence_from_env(),
+        s3=fresh_aws.client("s3"),
+        events=fresh_aws.client("events"),
+        concurrency=3,
+    )
+    record = load_event("pan123_s3_sqs.json")["Records"][0]
+    event = {"Records": [for_key(record, f"requests/123pan/bounded {i}.json", f"b{i}") for i in range(10)]}
+    drop(fresh_aws, event, PAN123_REQUEST)
+    pan123_sim.latency_s = 0.1
+
+    answer = bounded.handle(event, LambdaContext("events-test"))
+
+    assert answer == {"batchItemFailures": []}
+    assert 1 < pan123_sim.max_in_flight <= 3

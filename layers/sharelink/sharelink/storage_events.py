@@ -39,7 +39,7 @@ RESULTS = "results/"
 # Failures that no retry can mend: the request gets a `rejected` result. Everything else is retried by SQS.
 PERMANENT = (ProviderNotFound, ProviderForbidden, ProviderRejected, RequestObjectMissing)
 EVENT_SOURCE = "sharelink"
-DEFAULT_CONCURRENCY = 5
+DEFAULT_CONCURRENCY = 10
 
 
 @dataclass(frozen=True)
