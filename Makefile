@@ -38,7 +38,7 @@ pytest: $(VENV)/.ready
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.ready
-	PYTHONPATH=layers/sharelink:functions/pan123:functions/kdocs:. $(PY) -m bench
+	PYTHONPATH=layers/sharelink:functions/pan123:functions/kdocs:functions/tokens:. $(PY) -m bench
 
 $(VENV)/.ready: requirements-dev.txt layers/sharelink/requirements.txt
 	rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)

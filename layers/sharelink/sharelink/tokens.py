@@ -1,9 +1,11 @@
-"""Provider access tokens, read from the provider's secret in Secrets Manager."""
+"""Provider access tokens: read from the provider's secret (Powertools parameters), renewed by the tokens function."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities import parameters
 
@@ -12,27 +14,72 @@ from sharelink.errors import ProviderAuthFailed, TokenRejected
 SECRET_CACHE_SECONDS = 300
 
 
+@dataclass(frozen=True)
+class IssuedToken:
+    """What a provider's token endpoint answers."""
+
+    access_token: str
+    expires_at: datetime
+    refresh_token: str | None = None
+
+
 class TokenSource(Protocol):
     def access_token(self, *, fresh: bool = False) -> str:
         """The current access token; `fresh` bypasses any cache."""
         ...
 
 
-class SecretTokens:
-    """Reads `access_token` from a JSON secret, cached in memory by Powertools parameters."""
+def expires_at(secret: dict[str, Any]) -> datetime | None:
+    """The secret's `expires_at` (RFC 3339), or None when it has none or cannot be read."""
+    try:
+        moment = datetime.fromisoformat(str(secret.get("expires_at") or ""))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
-    def __init__(self, secret_id: str, *, provider: str) -> None:
+
+class SecretTokens:
+    """Reads `access_token` from a JSON secret, cached in memory for SECRET_CACHE_SECONDS.
+
+    A cached token whose `expires_at` has passed is read again. Only when the secret holds no token at all
+    (first use, before the tokens function ran) does `first_use` get one from the provider.
+    """
+
+    def __init__(
+        self,
+        secret_id: str,
+        *,
+        provider: str,
+        first_use: Callable[[dict[str, Any]], str] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.secret_id = secret_id
         self.provider = provider
+        self.first_use = first_use
+        self.clock = clock
+        self.minted: str | None = None
 
     def access_token(self, *, fresh: bool = False) -> str:
+        secret = self._read(fresh)
+        deadline = expires_at(secret)
+        if not fresh and deadline is not None and deadline <= self.clock():
+            secret = self._read(fresh=True)
+        if secret.get("access_token"):
+            return str(secret["access_token"])
+        if self.first_use is None:
+            raise ProviderAuthFailed(
+                f"the {self.provider} secret holds no access token: authorize first (see README)",
+                provider=self.provider,
+            )
+        if fresh or self.minted is None:
+            self.minted = self.first_use(secret)
+        return self.minted
+
+    def _read(self, fresh: bool) -> dict[str, Any]:
         secret = parameters.get_secret(
             self.secret_id, transform="json", max_age=SECRET_CACHE_SECONDS, force_fetch=fresh
         )
-        token = secret.get("access_token") if isinstance(secret, dict) else None
-        if not token:
-            raise ProviderAuthFailed(f"the {self.provider} secret holds no access token", provider=self.provider)
-        return str(token)
+        return secret if isinstance(secret, dict) else {}
 
 
 def with_token[T](tokens: TokenSource, call: Callable[[str], T]) -> T:
@@ -48,4 +95,4 @@ def with_token[T](tokens: TokenSource, call: Callable[[str], T]) -> T:
             f"{exc.provider} rejected the stored access token, also after re-reading the secret: {exc.message}",
             provider=exc.provider,
             provider_code=exc.provider_code,
-        ) from exc
+        ) from None

@@ -20,11 +20,11 @@ from sharelink.errors import ProviderError, ProviderTimeout
 # already have created a share, so it is never resent; a refused connection never reached the provider,
 # so it is retried whatever the method (urllib3 counts it under `connect`).
 SAFE_TO_REPEAT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
-TOKEN_IN_QUERY = re.compile(r"(access_token=)[^&\s'\"]+")
+TOKEN_IN_QUERY = re.compile(r"((?:access_token|refresh_token|app_key|code)=)[^&\s'\"]+")
 
 
 class _RedactTokens(logging.Filter):
-    """urllib3 logs retried URLs, and KDocs puts the access token in the query string."""
+    """urllib3 logs retried URLs, and KDocs puts tokens and the app key in query strings."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = TOKEN_IN_QUERY.sub(r"\1***", record.getMessage()), None

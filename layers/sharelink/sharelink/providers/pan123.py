@@ -10,6 +10,7 @@ from pydantic import AliasChoices, BaseModel, Field, model_validator
 
 from sharelink.config import provider_config
 from sharelink.errors import (
+    ProviderAuthFailed,
     ProviderError,
     ProviderNotFound,
     ProviderRateLimited,
@@ -18,8 +19,8 @@ from sharelink.errors import (
     TokenRejected,
 )
 from sharelink.providers.base import RequestModel
-from sharelink.share import Share
-from sharelink.tokens import SecretTokens, TokenSource, with_token
+from sharelink.share import Share, rfc3339
+from sharelink.tokens import IssuedToken, SecretTokens, TokenSource, with_token
 from sharelink.transport import HttpTransport, Reply, Transport, retry_after
 from sharelink.validation import CommaSeparated, NotBlank, one_of
 
@@ -28,6 +29,9 @@ DEFAULT_BASE_URL = "https://open-api.123pan.com"
 SHARE_URL = "https://www.123pan.com/s/{share_key}"
 PROVIDER_TZ = timezone(timedelta(hours=8))
 MAX_IDS = 100
+PLATFORM = {"Platform": "open_platform"}
+# Tokens live 30 days and at most 3 per client are live: renew well ahead, one new token at a time.
+RENEW_BEFORE = timedelta(days=3)
 
 # Envelope codes beside 0 (ok), 401 (token) and 429 (rate limit). Code 1 is "internal error, also used
 # for business errors"; the notes document no other code for a body the provider refuses, so it is read
@@ -152,9 +156,36 @@ def _field(data: Any, name: str) -> Any:
     return data[name]
 
 
+def mint_token(transport: Transport, client_id: str, client_secret: str) -> IssuedToken:
+    """A new access token for the client (client credentials; there is no refresh token)."""
+    reply = transport.send(
+        "POST", "/api/v1/access_token", headers=PLATFORM, body={"clientID": client_id, "clientSecret": client_secret}
+    )
+    try:
+        data = unwrap(reply)["data"]
+    except TokenRejected as rejected:
+        raise ProviderAuthFailed(
+            f"123pan refused the client credentials: {rejected.message}",
+            provider=PROVIDER,
+            provider_code=rejected.provider_code,
+        ) from None
+    try:
+        expiry = datetime.fromisoformat(str(_field(data, "expiredAt")))
+    except ValueError:
+        raise ProviderError("123pan answered an unreadable expiredAt", provider=PROVIDER) from None
+    return IssuedToken(access_token=str(_field(data, "accessToken")), expires_at=expiry)
+
+
+def _client_credentials(secret: dict[str, Any]) -> tuple[str, str]:
+    if not secret.get("client_id") or not secret.get("client_secret"):
+        raise ProviderAuthFailed("the 123pan secret has no client_id or client_secret", provider=PROVIDER)
+    return str(secret["client_id"]), str(secret["client_secret"])
+
+
 class Pan123:
     name: ClassVar[str] = PROVIDER
     create_request: ClassVar[type[RequestModel]] = CreateShareRequest
+    renew_before: ClassVar[timedelta] = RENEW_BEFORE
 
     def __init__(
         self, transport: Transport, tokens: TokenSource, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -167,7 +198,16 @@ class Pan123:
     def from_env(cls) -> Pan123:
         config = provider_config("PAN123", DEFAULT_BASE_URL)
         transport = HttpTransport(config.base_url, provider=PROVIDER, timeout_s=config.timeout_s)
-        return cls(transport, SecretTokens(config.secret_id, provider=PROVIDER))
+
+        def first_use(secret: dict[str, Any]) -> str:
+            return mint_token(transport, *_client_credentials(secret)).access_token
+
+        return cls(transport, SecretTokens(config.secret_id, provider=PROVIDER, first_use=first_use))
+
+    def renew_secret(self, secret: dict[str, Any]) -> dict[str, Any]:
+        """The secret with a new access token: one token endpoint call, whatever happens."""
+        issued = mint_token(self.transport, *_client_credentials(secret))
+        return secret | {"access_token": issued.access_token, "expires_at": rfc3339(issued.expires_at)}
 
     def create_share(self, request: CreateShareRequest) -> Share:
         created_at = self.clock().replace(microsecond=0)
@@ -203,7 +243,7 @@ class Pan123:
         self, method: str, path: str, *, params: Mapping[str, str] | None = None, body: Any = None
     ) -> dict[str, Any]:
         def send(token: str) -> dict[str, Any]:
-            headers = {"Authorization": f"Bearer {token}", "Platform": "open_platform"}
+            headers = {"Authorization": f"Bearer {token}"} | PLATFORM
             return unwrap(self.transport.send(method, path, headers=headers, params=params, body=body))
 
         return with_token(self.tokens, send)
