@@ -10,6 +10,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -76,6 +77,7 @@ class Gateway:
     def __init__(self, routes: list[HttpRoute], runtimes: dict[str, FunctionRuntime], port: int = 0) -> None:
         self.routes = routes
         self.runtimes = runtimes
+        self.observers: list[Callable[[bytes], None]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self.server.daemon_threads = True
 
@@ -114,6 +116,8 @@ class Gateway:
                 body = self.rfile.read(length) if length else b""
                 started = time.monotonic()
                 status, headers, payload = gateway.dispatch(self.command, self.path, dict(self.headers), body)
+                for observer in gateway.observers:
+                    observer(payload)
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)

@@ -217,6 +217,10 @@ class KdocsSimulator(SimServer):
                     return dict(link)
         return None
 
+    def secret_values(self) -> set[str]:
+        with self._state_lock:
+            return set(self.tokens) | set(self.refresh_tokens) | set(self.codes) | set(self.apps.values())
+
     def reset(self) -> None:
         """Forget links, credentials and quota counts; apps, users and files stay."""
         super().reset()

@@ -129,6 +129,10 @@ class Pan123Simulator(SimServer):
         with self._state_lock:
             return [token.value for token in self._live_tokens(client_id)]
 
+    def secret_values(self) -> set[str]:
+        with self._state_lock:
+            return set(self._tokens) | set(self.clients.values())
+
     def reset(self) -> None:
         super().reset()
         with self._state_lock:

@@ -1,7 +1,8 @@
-"""Lambda's SQS event source mapping, for the local stack: poll, invoke with a batch, delete what succeeded."""
+"""Lambda's event sources for the local stack: SQS (poll, invoke with a batch, delete what succeeded), schedules."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from typing import Any
@@ -87,3 +88,28 @@ class QueuePoller:
             "eventSourceARN": self.queue_arn,
             "awsRegion": self.queue_arn.split(":")[3],
         }
+
+
+class Schedule:
+    """EventBridge Scheduler for the local stack: invoke a function now, then every `period_s`."""
+
+    def __init__(self, runtime: FunctionRuntime, period_s: float) -> None:
+        self.runtime = runtime
+        self.period_s = period_s
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> Schedule:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            # As in AWS, a failed run is only logged by the function; the next run tries again.
+            with contextlib.suppress(InvocationError):
+                self.runtime.invoke({"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}})
+            self.stopping.wait(self.period_s)

@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, urlsplit
 
 type Response = tuple[int, dict[str, str], bytes]
@@ -118,8 +118,11 @@ class SimServer:
 
     fault_kinds: frozenset[str] = COMMON_FAULT_KINDS
     rate_limit_message = "too many requests"
+    # Every simulator of this process, so a test can look for their secrets where none may be.
+    instances: ClassVar[list[SimServer]] = []
 
     def __init__(self) -> None:
+        SimServer.instances.append(self)
         self.clock = SimClock()
         self.faults = Faults(self.fault_kinds)
         self.requests: list[Recorded] = []
@@ -168,6 +171,10 @@ class SimServer:
 
     def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: Any) -> Response:
         raise NotImplementedError
+
+    def secret_values(self) -> set[str]:
+        """Credentials and tokens this simulator knows: none of them may appear in a log, answer or result."""
+        return set()
 
     def reset(self) -> None:
         self.requests.clear()

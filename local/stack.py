@@ -16,7 +16,7 @@ from local.aws import LocalAws
 from local.gateway import Gateway
 from local.kdocs_sim import KdocsSimulator
 from local.pan123_sim import Pan123Simulator
-from local.poller import QueuePoller
+from local.poller import QueuePoller, Schedule
 from local.runtime import FunctionRuntime
 from local.simbase import SimServer
 from local.template import QueueSubscription, Template
@@ -61,6 +61,7 @@ class LocalStack:
         self.secrets: dict[str, dict[str, str]] = {}
         self.runtimes: dict[str, FunctionRuntime] = {}
         self.pollers: list[QueuePoller] = []
+        self.schedules: list[Schedule] = []
 
     def start(self) -> LocalStack:
         self.aws.start()
@@ -80,6 +81,10 @@ class LocalStack:
         }
         self.gateway = Gateway(self.template.http_routes(), self.runtimes, self.port).start()
         self.pollers = [self._poller(subscription).start() for subscription in self.template.queue_subscriptions()]
+        self.schedules = [
+            Schedule(self.runtimes[function_id], period).start()
+            for function_id, period in self.template.schedules().items()
+        ]
         return self
 
     def _poller(self, subscription: QueueSubscription) -> QueuePoller:
@@ -96,6 +101,8 @@ class LocalStack:
     def stop(self) -> None:
         for poller in self.pollers:
             poller.stop()
+        for schedule in self.schedules:
+            schedule.stop()
         self.gateway.stop()
         for runtime in self.runtimes.values():
             runtime.stop()

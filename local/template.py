@@ -131,6 +131,15 @@ class Template:
                     )
         return subscriptions
 
+    def schedules(self) -> dict[str, float]:
+        """Function id -> period in seconds, for each `rate(...)` schedule event."""
+        periods = {}
+        for function_id, resource in self.of_type("AWS::Serverless::Function").items():
+            for event in resource["Properties"].get("Events", {}).values():
+                if event["Type"] in ("Schedule", "ScheduleV2"):
+                    periods[function_id] = _rate_seconds(str(self.resolve(event["Properties"]["ScheduleExpression"])))
+        return periods
+
     def arn(self, logical_id: str) -> str:
         """The ARN moto gives the resource."""
         name = self.physical_name(logical_id)
@@ -177,3 +186,11 @@ def _sub_target(target: Any) -> str:
     if not found:
         raise ValueError(f"unexpected route target {target}")
     return found.group(1)
+
+
+def _rate_seconds(expression: str) -> float:
+    """ "rate(1 hour)" -> 3600.0."""
+    found = re.fullmatch(r"rate\((\d+) (minute|hour|day)s?\)", expression)
+    if not found:
+        raise ValueError(f"the local stack runs rate() schedules only, not {expression}")
+    return int(found.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[found.group(2)]

@@ -18,6 +18,7 @@ from local.kdocs_sim import KdocsSimulator
 from local.pan123_sim import Pan123Simulator
 from local.stack import kdocs_sim_secret, pan123_sim_secret
 from local.worker import LambdaContext
+from tests.leaks import OBSERVED, leaked, observe
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 PAN123_SECRET = "sharelink-test/pan123"
@@ -68,8 +69,30 @@ def pan123_sim_session() -> Iterator[Pan123Simulator]:
     sim.stop()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Every log line, printed line, answer and result of a test is searched for the simulators' secrets."""
+    report: pytest.TestReport = yield
+    texts = [content for _, content in report.sections] + OBSERVED
+    if report.when == "teardown":
+        OBSERVED.clear()
+    found = leaked(texts)
+    if found and report.passed:
+        report.outcome = "failed"
+        report.longrepr = f"{found} secret value(s) of the simulators appeared in this test's output or answers"
+    return report
+
+
+def observe_results(aws: LocalAws) -> None:
+    """Hand every result object in the emulator's buckets to the leak check."""
+    s3 = aws.client("s3")
+    for bucket in s3.list_buckets()["Buckets"]:
+        for entry in s3.list_objects_v2(Bucket=bucket["Name"], Prefix="results/").get("Contents", []):
+            observe(s3.get_object(Bucket=bucket["Name"], Key=entry["Key"])["Body"].read())
+
+
 @pytest.fixture
-def fresh_aws(aws: LocalAws) -> LocalAws:
+def fresh_aws(aws: LocalAws) -> Iterator[LocalAws]:
     """No resources left from an earlier test, no secret cached by Powertools parameters, an idempotency table."""
     aws.reset()
     parameters.clear_caches()
@@ -79,7 +102,8 @@ def fresh_aws(aws: LocalAws) -> LocalAws:
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    return aws
+    yield aws
+    observe_results(aws)
 
 
 @pytest.fixture
@@ -135,7 +159,14 @@ def kdocs_events(kdocs_api: ModuleType) -> ModuleType:
     return importlib.import_module("kdocs_events")
 
 
+@pytest.fixture(scope="session")
+def tokens_function(pan123_api: ModuleType, kdocs_api: ModuleType) -> ModuleType:
+    """The tokens function, with both providers' environment."""
+    return importlib.import_module("tokens_refresher")
+
+
 def invoke(module: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
     """Call a handler as Lambda does; answer status, headers and the decoded JSON body."""
     result = module.lambda_handler(event, LambdaContext("test-function"))
+    observe(result["body"])
     return result["statusCode"], result.get("headers", {}), json.loads(result["body"])

@@ -13,6 +13,8 @@ import pytest
 import requests
 
 from local.stack import LocalStack, docs_example
+from tests.conftest import observe_results
+from tests.leaks import observe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
     with LocalStack(sim_lifetime_s=300) as running:
+        running.gateway.observers.append(observe)
         yield running
+        observe_results(running.aws)
 
 
 def test_docs_example_through_the_gateway_returns_the_normalized_share(stack):

@@ -12,12 +12,15 @@ SECRETS = TEMPLATE.of_type("AWS::SecretsManager::Secret")
 
 
 def referenced_secrets(policies: list) -> set[str]:
-    """Secrets a function may read; inline statements may not touch Secrets Manager at all."""
+    """Secrets a function may read; inline statements may not touch Secrets Manager but to write (tested apart)."""
     found = set()
     for policy in policies:
         for name, spec in policy.items():
             if name == "Statement":
-                assert not [s for s in spec if "secretsmanager" in str(s["Action"])], "secrets only via the SAM policy"
+                actions = [
+                    str(statement["Action"]) for statement in spec if "secretsmanager" in str(statement["Action"])
+                ]
+                assert set(actions) <= {"secretsmanager:PutSecretValue"}
             else:
                 assert name == "AWSSecretsManagerGetSecretValuePolicy", f"unexpected policy {name}"
                 found.add(spec["SecretArn"]["Ref"])
@@ -108,3 +111,22 @@ def test_idempotency_table_has_id_key_and_expiration_ttl():
     table = TEMPLATE.resources["IdempotencyTable"]["Properties"]
     assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+
+
+def test_only_the_tokens_function_writes_secrets_and_only_the_provider_secrets():
+    writers = {
+        function_id: statement["Resource"]
+        for function_id in FUNCTIONS
+        for statement in statements(function_id)
+        if "secretsmanager" in str(statement["Action"])
+    }
+    assert writers == {"TokensFunction": [{"Ref": "Pan123Secret"}, {"Ref": "KdocsSecret"}]}
+
+
+def test_the_tokens_function_runs_on_a_schedule_alone_and_alarms_on_failure():
+    tokens = FUNCTIONS["TokensFunction"]["Properties"]
+    assert tokens["Events"]["Hourly"]["Type"] == "ScheduleV2"
+    assert tokens["ReservedConcurrentExecutions"] == 1
+    alarm = TEMPLATE.resources["TokenRenewalFailedAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Threshold"]) == ("sharelink", "TokenRenewalFailed", 1)
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "tokens"}]

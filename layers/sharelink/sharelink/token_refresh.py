@@ -52,6 +52,7 @@ class TokenRefresher:
         secret = json.loads(self.client.get_secret_value(SecretId=secret_id)["SecretString"])
         deadline = expires_at(secret)
         if secret.get("access_token") and deadline and deadline - self.clock() > renewer.renew_before:
+            logger.info("token still fresh", extra={"provider": renewer.name, "expires_at": secret["expires_at"]})
             return "fresh"
         try:
             renewed = renewer.renew_secret(secret)

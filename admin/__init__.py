@@ -1,0 +1,1 @@
+"""Operator commands: first authorization of the providers (`python -m admin --help`)."""
