@@ -42,7 +42,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote, urlencode
 
-from local.simbase import COMMON_FAULT_KINDS, Fault, Response, SimServer, json_response
+from local.simbase import COMMON_FAULT_KINDS, Fault, Refusal, Response, SimServer, json_response
 
 SHANGHAI = timezone(timedelta(hours=8))
 ACCESS_TOKEN_LIFETIME = timedelta(hours=24)
@@ -86,21 +86,12 @@ HTTP_STATUS_BY_CODE = {
 type Route = Callable[[dict[str, str], dict[str, str], Any], Response]
 
 
-class _Refusal(Exception):
-    """A failure envelope, raised from wherever the handler finds the problem."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+def _invalid(problem: str) -> Refusal:
+    return Refusal(INVALID_ARGUMENT, f"invalid argument: {problem}")
 
 
-def _invalid(problem: str) -> _Refusal:
-    return _Refusal(INVALID_ARGUMENT, f"invalid argument: {problem}")
-
-
-def _unauthorized(problem: str) -> _Refusal:
-    return _Refusal(USER_UNAUTHORIZED, f"user unauthorized: {problem}")
+def _unauthorized(problem: str) -> Refusal:
+    return Refusal(USER_UNAUTHORIZED, f"user unauthorized: {problem}")
 
 
 @dataclass(frozen=True)
@@ -256,7 +247,7 @@ class KdocsSimulator(SimServer):
                 try:
                     with self._state_lock:
                         return route({name: unquote(value) for name, value in match.groupdict().items()}, query, body)
-                except _Refusal as refusal:
+                except Refusal as refusal:
                     return self.failure(refusal.code, refusal.message)
         return json_response(404, {"code": 404, "msg": "not found"})
 
@@ -328,14 +319,14 @@ class KdocsSimulator(SimServer):
         self._owned_file(self._openapi_grant(query), file_token)
         link = self.links.get(file_token)
         if link is None:
-            raise _Refusal(LINK_NOT_EXISTS, "link not exists")
+            raise Refusal(LINK_NOT_EXISTS, "link not exists")
         return self._success(dict(link))
 
     # --- checks
 
     def _known_app(self, app_id: str | None) -> str:
         if app_id not in self.apps:
-            raise _Refusal(APP_NOT_EXIST, "app not exist")
+            raise Refusal(APP_NOT_EXIST, "app not exist")
         return app_id
 
     def _check_app_key(self, app_id: str, app_key: Any) -> None:
@@ -353,21 +344,21 @@ class KdocsSimulator(SimServer):
             raise _unauthorized("access_token is expired")
         self._count_call(token.grant.app_id)
         if REQUIRED_SCOPE not in token.grant.scopes:
-            raise _Refusal(PERMISSION_DENIED, f"permission denied: the access_token lacks scope {REQUIRED_SCOPE}")
+            raise Refusal(PERMISSION_DENIED, f"permission denied: the access_token lacks scope {REQUIRED_SCOPE}")
         return token.grant
 
     def _count_call(self, app_id: str) -> None:
         day = (app_id, self.clock.now().astimezone(SHANGHAI).date())
         self._calls_per_day[day] = self._calls_per_day.get(day, 0) + 1
         if self._calls_per_day[day] > self.daily_quota:
-            raise _Refusal(RATE_LIMITER, f"rate limiter: the app's {self.daily_quota} calls for today are used up")
+            raise Refusal(RATE_LIMITER, f"rate limiter: the app's {self.daily_quota} calls for today are used up")
 
     def _owned_file(self, grant: Grant, file_token: str) -> dict[str, str]:
         file = self.files.get(file_token)
         if file is None:
-            raise _Refusal(FILE_NOT_EXISTS, "file not exists")
+            raise Refusal(FILE_NOT_EXISTS, "file not exists")
         if file["owner"] != grant.user:
-            raise _Refusal(PERMISSION_DENIED, "permission denied: no share-edit right on this file")
+            raise Refusal(PERMISSION_DENIED, "permission denied: no share-edit right on this file")
         return file
 
     # --- state

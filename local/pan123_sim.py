@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from local.simbase import COMMON_FAULT_KINDS, Fault, Response, SimServer, json_response
+from local.simbase import COMMON_FAULT_KINDS, Fault, Refusal, Response, SimServer, json_response
 
 BEIJING = timezone(timedelta(hours=8))
 TOKEN_LIFETIME = timedelta(days=30)
@@ -59,15 +59,6 @@ FILE_ID = re.compile(r"[1-9][0-9]*")
 RATE_LIMITED = "请求太频繁"
 
 type Route = Callable[[dict[str, str], dict[str, str], Any], Any]
-
-
-class _Refusal(Exception):
-    """A failure envelope, raised from wherever the handler finds the problem."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -163,10 +154,10 @@ class Pan123Simulator(SimServer):
         lowered = {name.lower(): value for name, value in headers.items()}
         try:
             if lowered.get("platform") != "open_platform":
-                raise _Refusal(1, "platform is required")
+                raise Refusal(1, "platform is required")
             with self._state_lock:
                 data = route(query, lowered, body)
-        except _Refusal as refusal:
+        except Refusal as refusal:
             return json_response(200, self.envelope(refusal.code, refusal.message))
         return json_response(200, self.envelope(0, "ok", data))
 
@@ -177,7 +168,7 @@ class Pan123Simulator(SimServer):
         client_id = body.get("clientID")
         secret = self.clients.get(client_id) if isinstance(client_id, str) else None
         if secret is None or body.get("clientSecret") != secret:
-            raise _Refusal(401, "clientID or clientSecret invalid")
+            raise Refusal(401, "clientID or clientSecret invalid")
         self._count_call("access_token", client_id, self.token_qps)
         token = self._issue(client_id)
         return {"accessToken": token.value, "expiredAt": token.expires_at.astimezone(BEIJING).isoformat()}
@@ -188,17 +179,17 @@ class Pan123Simulator(SimServer):
         body = _require_object(body)
         name = body.get("shareName")
         if not isinstance(name, str) or not name.strip():
-            raise _Refusal(1, "shareName must be a non-empty string")
+            raise Refusal(1, "shareName must be a non-empty string")
         expire_days = body.get("shareExpire")
         if not _is_int(expire_days) or expire_days not in SHARE_EXPIRE_DAYS:
-            raise _Refusal(1, "shareExpire must be one of 0, 1, 7, 30")
+            raise Refusal(1, "shareExpire must be one of 0, 1, 7, 30")
         file_ids = _parse_file_ids(body.get("fileIDList"))
         password = body.get("sharePwd")
         if password is not None and not isinstance(password, str):
-            raise _Refusal(1, "sharePwd must be a string")
+            raise Refusal(1, "sharePwd must be a string")
         traffic = _traffic_settings(body)
         if not self.files.issuperset(file_ids):
-            raise _Refusal(5066, "文件不存在")
+            raise Refusal(5066, "文件不存在")
         share = self._store_share(client_id, name, expire_days, file_ids, password or "", traffic)
         return {"shareID": share["shareId"], "shareKey": share["shareKey"]}
 
@@ -225,13 +216,13 @@ class Pan123Simulator(SimServer):
         body = _require_object(body)
         share_ids = body.get("shareIdList")
         if not isinstance(share_ids, list) or not 1 <= len(share_ids) <= MAX_IDS:
-            raise _Refusal(1, f"shareIdList must be a list of 1 to {MAX_IDS} share ids")
+            raise Refusal(1, f"shareIdList must be a list of 1 to {MAX_IDS} share ids")
         if not all(_is_int(share_id) and share_id > 0 for share_id in share_ids):
-            raise _Refusal(1, "shareIdList must hold positive integer share ids")
+            raise Refusal(1, "shareIdList must hold positive integer share ids")
         settings = _traffic_settings(body)
         for share_id in share_ids:
             if self.shares.get(share_id, {}).get("clientId") != client_id:
-                raise _Refusal(1, f"share not found: {share_id}")
+                raise Refusal(1, f"share not found: {share_id}")
         for share_id in share_ids:
             self.shares[share_id].update(settings)
         return None
@@ -255,9 +246,9 @@ class Pan123Simulator(SimServer):
         scheme, _, value = headers.get("authorization", "").partition(" ")
         token = self._tokens.get(value) if scheme == "Bearer" else None
         if token is None or token.knocked_out:
-            raise _Refusal(401, "token is invalid")
+            raise Refusal(401, "token is invalid")
         if not token.is_live(self.clock.now()):
-            raise _Refusal(401, "token is expired")
+            raise Refusal(401, "token is expired")
         return token.client_id
 
     def _count_call(self, bucket: str, client_id: str, qps: int | None) -> None:
@@ -268,7 +259,7 @@ class Pan123Simulator(SimServer):
         count = count + 1 if window_second == second else 1
         self._rate_windows[bucket, client_id] = (second, count)
         if count > qps:
-            raise _Refusal(429, RATE_LIMITED)
+            raise Refusal(429, RATE_LIMITED)
 
     def _store_share(
         self, client_id: str, name: str, expire_days: int, file_ids: list[int], password: str, traffic: dict[str, int]
@@ -311,16 +302,16 @@ def _range_text(low: int, high: int | None) -> str:
 
 def _require_object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise _Refusal(1, "request body must be a JSON object")
+        raise Refusal(1, "request body must be a JSON object")
     return body
 
 
 def _parse_file_ids(value: Any) -> list[int]:
     if not isinstance(value, str) or not all(FILE_ID.fullmatch(part) for part in value.split(",")):
-        raise _Refusal(1, "fileIDList must be a string of comma-separated positive integer file ids")
+        raise Refusal(1, "fileIDList must be a string of comma-separated positive integer file ids")
     file_ids = [int(part) for part in value.split(",")]
     if len(file_ids) > MAX_IDS:
-        raise _Refusal(1, f"fileIDList holds at most {MAX_IDS} file ids")
+        raise Refusal(1, f"fileIDList holds at most {MAX_IDS} file ids")
     return file_ids
 
 
@@ -331,7 +322,7 @@ def _traffic_settings(body: dict[str, Any]) -> dict[str, int]:
         if value is None:
             continue
         if not _is_int(value) or value < low or (high is not None and value > high):
-            raise _Refusal(1, f"{name} must be {_range_text(low, high)}")
+            raise Refusal(1, f"{name} must be {_range_text(low, high)}")
         settings[name] = value
     return settings
 
@@ -341,7 +332,7 @@ def _query_int(query: dict[str, str], name: str, low: int, high: int | None, def
     if raw is None and default is not None:
         return default
     if raw is None or not re.fullmatch(r"-?[0-9]+", raw) or int(raw) < low or (high is not None and int(raw) > high):
-        raise _Refusal(1, f"{name} must be {_range_text(low, high)}")
+        raise Refusal(1, f"{name} must be {_range_text(low, high)}")
     return int(raw)
 
 

@@ -109,6 +109,15 @@ class Faults:
             self._planned.clear()
 
 
+class Refusal(Exception):
+    """A provider's failure answer (code and message), raised from wherever a handler finds the problem."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 class CloseConnection(Exception):
     """Raised by a fault to drop the connection without any answer."""
 

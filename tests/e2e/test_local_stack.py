@@ -6,25 +6,14 @@ import http.client
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from local.stack import LocalStack, docs_example
-from tests.conftest import observe_results
-from tests.leaks import observe
+from local.stack import docs_example
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack(sim_lifetime_s=300) as running:
-        running.gateway.observers.append(observe)
-        yield running
-        observe_results(running.aws)
 
 
 def test_docs_example_through_the_gateway_returns_the_normalized_share(stack):

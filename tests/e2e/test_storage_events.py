@@ -12,20 +12,14 @@ from urllib.parse import quote_plus
 import pytest
 
 from local.stack import LocalStack
-from tests.conftest import observe_results
-from tests.leaks import observe
 
 PAN123_CREATE = "/api/v1/share/create"
 WAIT_S = 60
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack(sim_lifetime_s=600) as running:
-        running.gateway.observers.append(observe)
-        observe_events(running)
-        yield running
-        observe_results(running.aws)
+@pytest.fixture(scope="module", autouse=True)
+def observed_events_queue(stack: LocalStack) -> None:
+    observe_events(stack)
 
 
 @pytest.fixture(autouse=True)

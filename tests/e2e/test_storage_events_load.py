@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 
-import pytest
-
-from local.stack import LocalStack
-from tests.conftest import observe_results
 from tests.e2e.test_storage_events import (
     PAN123_CREATE,
     put_request,
@@ -17,17 +12,8 @@ from tests.e2e.test_storage_events import (
     send_notification,
     wait_for,
 )
-from tests.leaks import observe
 
 REQUESTS = 200
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack(sim_lifetime_s=600) as running:
-        running.gateway.observers.append(observe)
-        yield running
-        observe_results(running.aws)
 
 
 def test_every_request_has_one_result_and_one_share(stack):

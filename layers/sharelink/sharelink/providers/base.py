@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from sharelink.share import Share
+from sharelink.tokens import TokenSource
+from sharelink.transport import Transport
 
 
 class RequestModel(BaseModel):
@@ -22,3 +26,14 @@ class ShareProvider[Request: RequestModel](Protocol):
     def create_share(self, request: Request) -> Share:
         """Create (or, where the provider works that way, update) the share the request describes."""
         ...
+
+
+class ProviderClient:
+    """What every provider module's client holds: the way to the provider, its tokens, a clock."""
+
+    def __init__(
+        self, transport: Transport, tokens: TokenSource, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self.transport = transport
+        self.tokens = tokens
+        self.clock = clock

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar
 from urllib.parse import quote, urlencode
@@ -21,9 +20,9 @@ from sharelink.errors import (
     SharelinkError,
     TokenRejected,
 )
-from sharelink.providers.base import RequestModel
+from sharelink.providers.base import ProviderClient, RequestModel
 from sharelink.share import Share, rfc3339
-from sharelink.tokens import IssuedToken, SecretTokens, TokenSource, with_token
+from sharelink.tokens import IssuedToken, SecretTokens, with_token
 from sharelink.transport import HttpTransport, Reply, Transport, retry_after
 from sharelink.validation import one_of
 
@@ -178,17 +177,10 @@ def _issued(reply: Reply, now: datetime) -> IssuedToken:
     )
 
 
-class Kdocs:
+class Kdocs(ProviderClient):
     name: ClassVar[str] = PROVIDER
     create_request: ClassVar[type[RequestModel]] = CreateLinkRequest
     renew_before: ClassVar[timedelta] = RENEW_BEFORE
-
-    def __init__(
-        self, transport: Transport, tokens: TokenSource, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    ) -> None:
-        self.transport = transport
-        self.tokens = tokens
-        self.clock = clock
 
     @classmethod
     def from_env(cls) -> Kdocs:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any, ClassVar
 
@@ -18,9 +18,9 @@ from sharelink.errors import (
     SharelinkError,
     TokenRejected,
 )
-from sharelink.providers.base import RequestModel
+from sharelink.providers.base import ProviderClient, RequestModel
 from sharelink.share import Share, rfc3339
-from sharelink.tokens import IssuedToken, SecretTokens, TokenSource, with_token
+from sharelink.tokens import IssuedToken, SecretTokens, with_token
 from sharelink.transport import HttpTransport, Reply, Transport, retry_after
 from sharelink.validation import CommaSeparated, NotBlank, one_of
 
@@ -182,17 +182,10 @@ def _client_credentials(secret: dict[str, Any]) -> tuple[str, str]:
     return str(secret["client_id"]), str(secret["client_secret"])
 
 
-class Pan123:
+class Pan123(ProviderClient):
     name: ClassVar[str] = PROVIDER
     create_request: ClassVar[type[RequestModel]] = CreateShareRequest
     renew_before: ClassVar[timedelta] = RENEW_BEFORE
-
-    def __init__(
-        self, transport: Transport, tokens: TokenSource, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    ) -> None:
-        self.transport = transport
-        self.tokens = tokens
-        self.clock = clock
 
     @classmethod
     def from_env(cls) -> Pan123:
