@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 PYTEST_ARGS ?=
 
-.PHONY: run test check lint types template build pytest bench authorize-kdocs authorize-123pan clean
+.PHONY: run test check lint types template build pytest bench openapi authorize-kdocs authorize-123pan clean
 
 run: $(VENV)/.ready
 	$(PY) -m local run
@@ -39,6 +39,10 @@ pytest: $(VENV)/.ready
 
 bench: $(VENV)/.ready
 	PYTHONPATH=layers/sharelink:functions/pan123:functions/kdocs:functions/tokens:. $(PY) -m bench
+
+# Regenerate docs/openapi.json from the handlers (a test fails when the two drift apart).
+openapi: $(VENV)/.ready
+	PYTHONPATH=layers/sharelink:functions/pan123:functions/kdocs:. $(PY) -m local.openapi
 
 # First authorization: make authorize-kdocs ARGS="--secret-id sharelink/kdocs --app-id APPID" (see README)
 authorize-kdocs authorize-123pan: $(VENV)/.ready

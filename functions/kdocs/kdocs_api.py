@@ -7,7 +7,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sharelink.api import IdempotencyKey, create_app
+from sharelink.api import IdempotencyKey, create_app, responses
 from sharelink.idempotency import by_idempotency_key, persistence_from_env
 from sharelink.observability import logger, metrics, tracer
 from sharelink.providers.kdocs import FILE_TOKEN_PATTERN, MAX_FILE_TOKEN, CreateLinkRequest, Kdocs, KdocsShare
@@ -18,7 +18,11 @@ create_link_once = by_idempotency_key(kdocs.create_share, KdocsShare, persistenc
 FileTokenInPath = Annotated[str, Path(pattern=FILE_TOKEN_PATTERN, max_length=MAX_FILE_TOKEN)]
 
 
-@app.post("/v1/shares/kdocs", summary="Create or update the share link of one KDocs file")
+@app.post(
+    "/v1/shares/kdocs",
+    summary="Create or update the share link of one KDocs file",
+    responses=responses(200, "The file's link"),
+)
 @tracer.capture_method
 def create_or_update_link(
     request: Annotated[CreateLinkRequest, Body()], idempotency_key: IdempotencyKey = None
@@ -28,13 +32,21 @@ def create_or_update_link(
     return share
 
 
-@app.get("/v1/shares/kdocs/<file_token>", summary="Read a KDocs file's current share link")
+@app.get(
+    "/v1/shares/kdocs/<file_token>",
+    summary="Read a KDocs file's current share link",
+    responses=responses(200, "The file's link"),
+)
 @tracer.capture_method
 def read_link(file_token: FileTokenInPath) -> KdocsShare:
     return kdocs.read_share(file_token)
 
 
-@app.delete("/v1/shares/kdocs/<file_token>", summary="Close a KDocs file's share link (status close)")
+@app.delete(
+    "/v1/shares/kdocs/<file_token>",
+    summary="Close a KDocs file's share link (status close)",
+    responses=responses(200, "The closed link"),
+)
 @tracer.capture_method
 def close_link(file_token: FileTokenInPath) -> KdocsShare:
     return kdocs.close_share(file_token)

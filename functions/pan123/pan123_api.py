@@ -8,7 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sharelink.api import IdempotencyKey, create_app, json_response
+from sharelink.api import IdempotencyKey, create_app, json_response, responses
 from sharelink.idempotency import by_idempotency_key, persistence_from_env
 from sharelink.observability import logger, metrics, tracer
 from sharelink.providers.pan123 import CreateShareRequest, Pan123, SharePage, TrafficUpdate, TrafficUpdated
@@ -19,7 +19,7 @@ pan123 = Pan123.from_env()
 create_share_once = by_idempotency_key(pan123.create_share, Share, persistence_from_env(), name="pan123-create")
 
 
-@app.post("/v1/shares/123pan", summary="Create a 123pan share", responses={201: {"description": "The share"}})
+@app.post("/v1/shares/123pan", summary="Create a 123pan share", responses=responses(201, "The share"))
 @tracer.capture_method
 def create_share(
     request: Annotated[CreateShareRequest, Body()], idempotency_key: IdempotencyKey = None
@@ -29,7 +29,9 @@ def create_share(
     return json_response(201, share)
 
 
-@app.get("/v1/shares/123pan", summary="List 123pan shares, a page at a time")
+@app.get(
+    "/v1/shares/123pan", summary="List 123pan shares, a page at a time", responses=responses(200, "A page of shares")
+)
 @tracer.capture_method
 def list_shares(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -38,7 +40,11 @@ def list_shares(
     return pan123.list_shares(limit=limit, cursor=cursor)
 
 
-@app.patch("/v1/shares/123pan", summary="Change the traffic settings of up to 100 shares")
+@app.patch(
+    "/v1/shares/123pan",
+    summary="Change the traffic settings of up to 100 shares",
+    responses=responses(200, "The shares changed"),
+)
 @tracer.capture_method
 def update_traffic(request: Annotated[TrafficUpdate, Body()]) -> TrafficUpdated:
     return pan123.update_traffic(request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -123,3 +124,13 @@ def test_hostile_file_tokens_in_the_path_never_reach_kdocs(stack, raw_path):
         else:  # no route in the template: API Gateway's own 404
             assert (response.status, answer) == (404, {"message": "Not Found"})
     assert len(kdocs.requests) == calls_before
+
+
+def test_the_spec_and_the_offline_docs_page_through_the_gateway(stack):
+    spec = requests.get(f"{stack.gateway.url}/v1/openapi.json", timeout=30)
+    page = requests.get(f"{stack.gateway.url}/v1/docs", timeout=30)
+
+    assert spec.json() == json.loads((ROOT / "docs" / "openapi.json").read_text())
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "SwaggerUIBundle" in page.text
+    assert not re.search(r"""<(script|link)[^>]+(src|href)=['"]?https?://""", page.text)  # no CDN

@@ -28,7 +28,7 @@ def referenced_secrets(policies: list) -> set[str]:
 
 
 def statements(function_id: str) -> list[dict]:
-    policies = FUNCTIONS[function_id]["Properties"]["Policies"]
+    policies = FUNCTIONS[function_id]["Properties"].get("Policies", [])
     return [statement for policy in policies for statement in policy.get("Statement", [])]
 
 
@@ -40,10 +40,15 @@ def test_each_function_may_read_its_own_secret_and_nothing_else():
         assert referenced_secrets(props.get("Policies", [])) == own, logical_id
 
 
-def test_no_route_is_anonymous():
+def test_no_route_is_anonymous_but_the_docs_when_a_parameter_says_so():
+    protected = {"Fn::If": ["UseJwt", "JWT", "AWS_IAM"]}
     for logical_id, route in TEMPLATE.of_type("AWS::ApiGatewayV2::Route").items():
         authorization = route["Properties"]["AuthorizationType"]
-        assert authorization == {"Fn::If": ["UseJwt", "JWT", "AWS_IAM"]}, logical_id
+        if logical_id.startswith("Docs"):
+            assert authorization == {"Fn::If": ["DocsArePublic", "NONE", protected]}, logical_id
+        else:
+            assert authorization == protected, logical_id
+    assert TEMPLATE.body["Parameters"]["PublicDocs"]["Default"] == "false"
 
 
 def test_every_function_logs_to_a_group_with_retention():
@@ -69,6 +74,8 @@ def test_every_route_reaches_a_function():
         ("POST", "/v1/shares/kdocs"): "KdocsApiFunction",
         ("GET", "/v1/shares/kdocs/{file_token}"): "KdocsApiFunction",
         ("DELETE", "/v1/shares/kdocs/{file_token}"): "KdocsApiFunction",
+        ("GET", "/v1/openapi.json"): "DocsFunction",
+        ("GET", "/v1/docs"): "DocsFunction",
     }
 
 

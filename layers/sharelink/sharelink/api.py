@@ -16,6 +16,49 @@ from sharelink.errors import ProviderRateLimited, RouteNotFound, SharelinkError
 from sharelink.observability import logger
 from sharelink.validation import validation_error
 
+
+class ErrorDetail(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail]
+    provider: str | None
+    provider_code: int | str | None
+
+
+class ErrorBody(BaseModel):
+    """The one shape of every error answer."""
+
+    error: ErrorInfo
+    request_id: str
+
+
+ERROR_STATUSES = {
+    400: "The body is not a JSON object",
+    404: "No such route, or the provider has no such file or link",
+    403: "The provider refuses this caller the share-edit right",
+    409: "This Idempotency-Key was used with another body, or is in progress",
+    422: "A field breaks the rules (every bad field named), or the provider refused the parameters",
+    429: "The provider is rate limiting; see Retry-After",
+    500: "A bug; logged with the request id",
+    502: "The provider failed, answered garbage, or rejected the stored token",
+    504: "The provider did not answer in time",
+}
+ERROR_RESPONSES: dict[int, Any] = {
+    status: {"description": description, "content": {"application/json": {"model": ErrorBody}}}
+    for status, description in ERROR_STATUSES.items()
+}
+
+
+def responses(status: int, description: str) -> dict[int, Any]:
+    """A route's documented answers: its success and every error."""
+    return ERROR_RESPONSES | {status: {"description": description}}
+
+
 # The `Idempotency-Key` header of the POST routes (DESIGN.md, "Idempotency").
 IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=255)]
 
@@ -52,7 +95,9 @@ def json_response(status: int, body: BaseModel | dict[str, Any], headers: dict[s
 
 
 def error_response(app: APIGatewayHttpResolver, error: SharelinkError) -> Response:
-    body = {"error": error.to_dict(), "request_id": app.current_event.request_context.request_id}
+    body = ErrorBody.model_validate(
+        {"error": error.to_dict(), "request_id": app.current_event.request_context.request_id}
+    )
     headers = {"Retry-After": str(error.retry_after)} if isinstance(error, ProviderRateLimited) else None
     return json_response(error.status, body, headers)
 
