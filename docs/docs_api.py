@@ -33,6 +33,8 @@ def openapi_spec() -> Response[str]:
 
 @app.get("/v1/docs", include_in_schema=False)
 def swagger_ui() -> Response[str]:
+    if app.current_event.get_query_string_value("format") == "json":  # the page's own link to its spec
+        return openapi_spec()
     return Response(status_code=200, content_type="text/html; charset=utf-8", body=PAGE)
 
 

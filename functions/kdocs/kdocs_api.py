@@ -20,6 +20,7 @@ FileTokenInPath = Annotated[str, Path(pattern=FILE_TOKEN_PATTERN, max_length=MAX
 
 @app.post(
     "/v1/shares/kdocs",
+    tags=["KDocs"],
     summary="Create or update the share link of one KDocs file",
     responses=responses(200, "The file's link"),
 )
@@ -34,6 +35,7 @@ def create_or_update_link(
 
 @app.get(
     "/v1/shares/kdocs/<file_token>",
+    tags=["KDocs"],
     summary="Read a KDocs file's current share link",
     responses=responses(200, "The file's link"),
 )
@@ -44,6 +46,7 @@ def read_link(file_token: FileTokenInPath) -> KdocsShare:
 
 @app.delete(
     "/v1/shares/kdocs/<file_token>",
+    tags=["KDocs"],
     summary="Close a KDocs file's share link (status close)",
     responses=responses(200, "The closed link"),
 )

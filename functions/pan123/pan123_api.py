@@ -19,7 +19,7 @@ pan123 = Pan123.from_env()
 create_share_once = by_idempotency_key(pan123.create_share, Share, persistence_from_env(), name="pan123-create")
 
 
-@app.post("/v1/shares/123pan", summary="Create a 123pan share", responses=responses(201, "The share"))
+@app.post("/v1/shares/123pan", tags=["123pan"], summary="Create a 123pan share", responses=responses(201, "The share"))
 @tracer.capture_method
 def create_share(
     request: Annotated[CreateShareRequest, Body()], idempotency_key: IdempotencyKey = None
@@ -30,7 +30,10 @@ def create_share(
 
 
 @app.get(
-    "/v1/shares/123pan", summary="List 123pan shares, a page at a time", responses=responses(200, "A page of shares")
+    "/v1/shares/123pan",
+    tags=["123pan"],
+    summary="List 123pan shares, a page at a time",
+    responses=responses(200, "A page of shares"),
 )
 @tracer.capture_method
 def list_shares(
@@ -42,6 +45,7 @@ def list_shares(
 
 @app.patch(
     "/v1/shares/123pan",
+    tags=["123pan"],
     summary="Change the traffic settings of up to 100 shares",
     responses=responses(200, "The shares changed"),
 )

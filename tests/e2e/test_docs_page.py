@@ -1,0 +1,58 @@
+"""The Swagger UI page as a person sees it: rendered by headless Chromium from the local gateway, offline."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# The machine's closed network refuses Chromium's own background connections: keep it from trying.
+QUIET = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def chromium() -> str:
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: `make test` installs it (Debian package chromium)")
+        pytest.skip("chromium is not installed (`make test` installs it)")
+    return CHROMIUM
+
+
+def rendered_paths(dom: str) -> set[tuple[str, str]]:
+    """(method, path) of every operation Swagger UI drew: its summary blocks, not the spec in the script."""
+    blocks = re.findall(r'opblock-summary-method">(\w+)<.*?data-path="([^"]+)"', dom, flags=re.S)
+    return {(method, path) for method, path in blocks}
+
+
+def test_the_docs_page_shows_both_providers_routes(stack, chromium, tmp_path):
+    dump = subprocess.run(
+        [chromium, *QUIET, f"--user-data-dir={tmp_path}", "--virtual-time-budget=20000", "--dump-dom",
+         f"{stack.gateway.url}/v1/docs"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )  # fmt: skip
+
+    assert rendered_paths(dump.stdout) == {
+        ("POST", "/v1/shares/123pan"),
+        ("GET", "/v1/shares/123pan"),
+        ("PATCH", "/v1/shares/123pan"),
+        ("POST", "/v1/shares/kdocs"),
+        ("GET", "/v1/shares/kdocs/{file_token}"),
+        ("DELETE", "/v1/shares/kdocs/{file_token}"),
+    }
