@@ -340,3 +340,17 @@ def test_an_unknown_route_answers_in_the_error_shape(pan123_api, pan123_sim):
     status, _, answer = invoke(pan123_api, event)
 
     assert (status, answer["error"]["code"]) == (404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["multipart/form-data", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded", "text/plain"],
+)
+def test_a_body_that_is_not_json_by_its_content_type_is_malformed(pan123_api, pan123_sim, content_type):
+    event = load_event("pan123_create.json", body="shareName=a&shareExpire=1&fileIDList=1")
+    event["headers"]["content-type"] = content_type
+
+    status, _, answer = invoke(pan123_api, event)
+
+    assert (status, answer["error"]["code"]) == (400, "malformed_json")
+    assert pan123_sim.requests == []

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+import yaml
 
 from local.template import Template
 
-TEMPLATE = Template(Path(__file__).resolve().parents[2] / "template.yaml")
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = Template(ROOT / "template.yaml")
 FUNCTIONS = TEMPLATE.of_type("AWS::Serverless::Function")
 SECRETS = TEMPLATE.of_type("AWS::SecretsManager::Secret")
 
@@ -30,6 +34,11 @@ def referenced_secrets(policies: list) -> set[str]:
 def statements(function_id: str) -> list[dict]:
     policies = FUNCTIONS[function_id]["Properties"].get("Policies", [])
     return [statement for policy in policies for statement in policy.get("Statement", [])]
+
+
+def actions(statement: dict) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
 
 
 def test_each_function_may_read_its_own_secret_and_nothing_else():
@@ -137,3 +146,81 @@ def test_the_tokens_function_runs_on_a_schedule_alone_and_alarms_on_failure():
     alarm = TEMPLATE.resources["TokenRenewalFailedAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"], alarm["Threshold"]) == ("sharelink", "TokenRenewalFailed", 1)
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "tokens"}]
+
+
+def test_each_function_names_in_its_environment_exactly_the_secrets_it_may_read():
+    """Spelled out, so a change to the rule above cannot quietly widen who reads which secret."""
+    readers = {
+        logical_id: referenced_secrets(function["Properties"].get("Policies", []))
+        for logical_id, function in FUNCTIONS.items()
+    }
+    assert readers == {
+        "Pan123ApiFunction": {"Pan123Secret"},
+        "Pan123EventsFunction": {"Pan123Secret"},
+        "KdocsApiFunction": {"KdocsSecret"},
+        "KdocsEventsFunction": {"KdocsSecret"},
+        "TokensFunction": {"Pan123Secret", "KdocsSecret"},
+        "DocsFunction": set(),
+    }
+    assert set(SECRETS) == {"Pan123Secret", "KdocsSecret"}
+
+
+def test_only_the_tokens_function_may_put_secret_values():
+    putters = {
+        function_id: statement["Resource"]
+        for function_id in FUNCTIONS
+        for statement in statements(function_id)
+        if "secretsmanager:PutSecretValue" in actions(statement)
+    }
+    assert putters == {"TokensFunction": [{"Ref": "Pan123Secret"}, {"Ref": "KdocsSecret"}]}
+    assert actions(next(s for s in statements("TokensFunction") if "secretsmanager:PutSecretValue" in actions(s))) == [
+        "secretsmanager:PutSecretValue"
+    ]
+
+
+def test_no_inline_statement_is_a_wildcard():
+    """Every statement the template writes allows named actions on this stack's resources: no "*" anywhere.
+
+    What this cannot see: the AWS managed policies SAM attaches by itself (AWSLambdaBasicExecutionRole: logs on "*";
+    AWSXrayWriteOnlyAccess: X-Ray, which has no resource-level permissions; and for the SQS event source of the
+    events functions AWSLambdaSQSQueueExecutionRole: sqs:ReceiveMessage/DeleteMessage on "*").
+    """
+    for function_id, function in FUNCTIONS.items():
+        # Only inline statements and the GetSecretValue template: no managed policy by name or ARN.
+        assert all(isinstance(policy, dict) for policy in function["Properties"].get("Policies", [])), function_id
+        for statement in statements(function_id):
+            assert statement["Effect"] == "Allow", function_id
+            assert set(statement) == {"Effect", "Action", "Resource"}, function_id  # no NotAction, NotResource
+            for action in actions(statement):
+                assert "*" not in action, (function_id, action)
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for resource in resources:
+                assert resource != "*", function_id
+                assert isinstance(resource, dict), (function_id, resource)  # a Ref, GetAtt or Sub of this stack
+
+
+def test_events_functions_reserve_what_their_queue_mapping_may_use():
+    for function_id in ("Pan123EventsFunction", "KdocsEventsFunction"):
+        function = FUNCTIONS[function_id]["Properties"]
+        maximum = function["Events"]["Requests"]["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+        assert function["ReservedConcurrentExecutions"] == maximum, function_id
+
+
+def test_every_checkov_skip_says_why():
+    """.checkov.yaml: each skipped check has a reason, as a comment on its line or alone on the line above."""
+    text = (ROOT / ".checkov.yaml").read_text()
+    lines = text.splitlines()
+    skipped = []
+    for number, line in enumerate(lines):
+        entry = re.fullmatch(r"\s*-\s*(CKV2?_[A-Z0-9]+_\d+)\s*(?:#\s*(.*))?", line)
+        if not entry:
+            continue
+        reason = entry.group(2) or ""
+        above = re.fullmatch(r"\s*#\s*(.*)", lines[number - 1]) if number else None
+        if not reason and above:
+            reason = above.group(1)
+        assert len(reason.split()) >= 5, f"{entry.group(1)} is skipped without a reason"
+        skipped.append(entry.group(1))
+    assert skipped, "no skip-check entries found"
+    assert len(skipped) == len(set(skipped)), skipped
+    assert yaml.safe_load(text)["skip-check"] == skipped  # what checkov reads is what was checked here

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import partial
 from typing import Annotated, Any
 
@@ -10,9 +11,10 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.shared.json_encoder import Encoder
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from sharelink.errors import ProviderRateLimited, RouteNotFound, SharelinkError
+from sharelink.errors import MalformedJson, ProviderRateLimited, RouteNotFound, SharelinkError
 from sharelink.observability import logger
 from sharelink.validation import validation_error
 
@@ -63,10 +65,30 @@ def responses(status: int, description: str) -> dict[int, Any]:
 IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=255)]
 
 
+class JsonResolver(APIGatewayHttpResolver):
+    """Bodies are JSON: a form, multipart or text body is refused before Powertools' validation parses it
+    (a multipart body without a boundary would otherwise surface as a bare ValueError)."""
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+        content_type = str(headers.get("content-type", ""))
+        if event.get("body") and content_type and not content_type.lower().startswith("application/json"):
+            error = MalformedJson(f"the body must be JSON (Content-Type: application/json), not {content_type[:60]}")
+            request_id = event.get("requestContext", {}).get("requestId", "")
+            body = ErrorBody.model_validate({"error": error.to_dict(), "request_id": request_id})
+            return {
+                "statusCode": error.status,
+                "headers": {"Content-Type": "application/json"},
+                "body": body.model_dump_json(),
+                "isBase64Encoded": False,
+            }
+        return super().resolve(event, context)
+
+
 def create_app() -> APIGatewayHttpResolver:
     # UTF-8 bodies: share names are mostly Chinese, and \uXXXX escapes make them unreadable in curl.
     serializer = partial(json.dumps, separators=(",", ":"), ensure_ascii=False, cls=Encoder)
-    app = APIGatewayHttpResolver(enable_validation=True, serializer=serializer)
+    app = JsonResolver(enable_validation=True, serializer=serializer)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
