@@ -29,7 +29,7 @@ def http_api_event(
     url = urlsplit(target)
     now = datetime.now(UTC)
     lowered = {name.lower(): value for name, value in headers.items()}
-    is_text = not body or lowered.get("content-type", "application/json").startswith(TEXT_TYPES)
+    is_text = not body or (lowered.get("content-type", "application/json").startswith(TEXT_TYPES) and _is_utf8(body))
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": f"{route.method} {route.path}",
@@ -63,6 +63,15 @@ def http_api_event(
     if body:
         event["body"] = body.decode() if is_text else base64.b64encode(body).decode()
     return event
+
+
+def _is_utf8(body: bytes) -> bool:
+    """API Gateway passes a body that is not UTF-8 base64-encoded, whatever its content type says."""
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _query_parameters(query: str) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -349,6 +350,21 @@ def test_an_unknown_route_answers_in_the_error_shape(pan123_api, pan123_sim):
 def test_a_body_that_is_not_json_by_its_content_type_is_malformed(pan123_api, pan123_sim, content_type):
     event = load_event("pan123_create.json", body="shareName=a&shareExpire=1&fileIDList=1")
     event["headers"]["content-type"] = content_type
+
+    status, _, answer = invoke(pan123_api, event)
+
+    assert (status, answer["error"]["code"]) == (400, "malformed_json")
+    assert pan123_sim.requests == []
+
+
+@pytest.mark.parametrize(
+    ("body", "base64_encoded"),
+    [(b"\xff", True), ('{"shareName": "\xff"}'.encode("latin-1"), True), (b"not base64!", True)],
+)
+def test_a_body_that_is_not_utf8_is_malformed(pan123_api, pan123_sim, body, base64_encoded):
+    event = load_event("pan123_create.json")
+    event["body"] = base64.b64encode(body).decode() if body != b"not base64!" else body.decode()
+    event["isBase64Encoded"] = base64_encoded
 
     status, _, answer = invoke(pan123_api, event)
 

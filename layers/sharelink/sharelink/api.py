@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping
 from functools import partial
@@ -66,23 +68,38 @@ IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=255)]
 
 
 class JsonResolver(APIGatewayHttpResolver):
-    """Bodies are JSON: a form, multipart or text body is refused before Powertools' validation parses it
-    (a multipart body without a boundary would otherwise surface as a bare ValueError)."""
+    """Bodies are UTF-8 JSON: anything else is refused before Powertools' validation parses it (a multipart body
+    without a boundary, or bytes that are not UTF-8, would otherwise surface as bare exceptions)."""
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-        headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
-        content_type = str(headers.get("content-type", ""))
-        if event.get("body") and content_type and not content_type.lower().startswith("application/json"):
-            error = MalformedJson(f"the body must be JSON (Content-Type: application/json), not {content_type[:60]}")
-            request_id = event.get("requestContext", {}).get("requestId", "")
-            body = ErrorBody.model_validate({"error": error.to_dict(), "request_id": request_id})
-            return {
-                "statusCode": error.status,
-                "headers": {"Content-Type": "application/json"},
-                "body": body.model_dump_json(),
-                "isBase64Encoded": False,
-            }
-        return super().resolve(event, context)
+        problem = _not_a_json_body(event)
+        if problem is None:
+            return super().resolve(event, context)
+        error = MalformedJson(problem)
+        request_id = event.get("requestContext", {}).get("requestId", "")
+        body = ErrorBody.model_validate({"error": error.to_dict(), "request_id": request_id})
+        return {
+            "statusCode": error.status,
+            "headers": {"Content-Type": "application/json"},
+            "body": body.model_dump_json(),
+            "isBase64Encoded": False,
+        }
+
+
+def _not_a_json_body(event: Mapping[str, Any]) -> str | None:
+    body = event.get("body")
+    if not body:
+        return None
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    content_type = str(headers.get("content-type", ""))
+    if content_type and not content_type.lower().startswith("application/json"):
+        return f"the body must be JSON (Content-Type: application/json), not {content_type[:60]}"
+    try:
+        raw = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else str(body).encode()
+        raw.decode("utf-8")
+    except (binascii.Error, UnicodeError):
+        return "the body must be UTF-8 JSON"
+    return None
 
 
 def create_app() -> APIGatewayHttpResolver:

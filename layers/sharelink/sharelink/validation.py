@@ -34,7 +34,7 @@ def _split_comma_string(value: Any) -> Any:
     """Accept the providers' "1,2,3" form beside a JSON array."""
     if isinstance(value, str):
         parts = [part.strip() for part in value.split(",")]
-        return [int(part) if part.isdigit() else part for part in parts]
+        return [int(part) if part.isascii() and part.isdigit() else part for part in parts]
     return value
 
 
