@@ -116,20 +116,17 @@ class Template:
         return routes
 
     def queue_subscriptions(self) -> list[QueueSubscription]:
-        subscriptions = []
-        for function_id, resource in self.of_type("AWS::Serverless::Function").items():
-            for event in resource["Properties"].get("Events", {}).values():
-                if event["Type"] == "SQS":
-                    props = event["Properties"]
-                    subscriptions.append(
-                        QueueSubscription(
-                            function_id=function_id,
-                            queue_id=props["Queue"]["Fn::GetAtt"][0],
-                            batch_size=int(props.get("BatchSize", 10)),
-                            max_concurrency=int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 2)),
-                        )
-                    )
-        return subscriptions
+        return [
+            QueueSubscription(
+                function_id=props["FunctionName"]["Ref"],
+                queue_id=props["EventSourceArn"]["Fn::GetAtt"][0],
+                batch_size=int(props.get("BatchSize", 10)),
+                max_concurrency=int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 2)),
+            )
+            for props in (
+                resource["Properties"] for resource in self.of_type("AWS::Lambda::EventSourceMapping").values()
+            )
+        ]
 
     def schedules(self) -> dict[str, float]:
         """Function id -> period in seconds, for each `rate(...)` schedule event."""

@@ -31,6 +31,16 @@ def referenced_secrets(policies: list) -> set[str]:
     return found
 
 
+def mapping_of(function_id: str) -> dict:
+    """The SQS event source mapping that feeds a function."""
+    (mapping,) = [
+        resource["Properties"]
+        for resource in TEMPLATE.of_type("AWS::Lambda::EventSourceMapping").values()
+        if resource["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    return mapping
+
+
 def statements(function_id: str) -> list[dict]:
     policies = FUNCTIONS[function_id]["Properties"].get("Policies", [])
     return [statement for policy in policies for statement in policy.get("Statement", [])]
@@ -109,7 +119,7 @@ def test_queues_redrive_to_a_dead_letter_queue_and_outlast_the_function():
             "Fn::GetAtt": [f"{provider}RequestsDeadLetterQueue", "Arn"]
         }
         assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
-        source = function["Events"]["Requests"]["Properties"]
+        source = mapping_of(f"{provider}EventsFunction")
         assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert source["ScalingConfig"]["MaximumConcurrency"] == 2
 
@@ -182,8 +192,7 @@ def test_no_inline_statement_is_a_wildcard():
     """Every statement the template writes allows named actions on this stack's resources: no "*" anywhere.
 
     What this cannot see: the AWS managed policies SAM attaches by itself (AWSLambdaBasicExecutionRole: logs on "*";
-    AWSXrayWriteOnlyAccess: X-Ray, which has no resource-level permissions; and for the SQS event source of the
-    events functions AWSLambdaSQSQueueExecutionRole: sqs:ReceiveMessage/DeleteMessage on "*").
+    AWSXrayWriteOnlyAccess: X-Ray, which has no resource-level permissions).
     """
     for function_id, function in FUNCTIONS.items():
         # Only inline statements and the GetSecretValue template: no managed policy by name or ARN.
@@ -202,7 +211,7 @@ def test_no_inline_statement_is_a_wildcard():
 def test_events_functions_reserve_what_their_queue_mapping_may_use():
     for function_id in ("Pan123EventsFunction", "KdocsEventsFunction"):
         function = FUNCTIONS[function_id]["Properties"]
-        maximum = function["Events"]["Requests"]["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+        maximum = mapping_of(function_id)["ScalingConfig"]["MaximumConcurrency"]
         assert function["ReservedConcurrentExecutions"] == maximum, function_id
 
 
@@ -224,3 +233,14 @@ def test_every_checkov_skip_says_why():
     assert skipped, "no skip-check entries found"
     assert len(skipped) == len(set(skipped)), skipped
     assert yaml.safe_load(text)["skip-check"] == skipped  # what checkov reads is what was checked here
+
+
+def test_events_functions_may_consume_their_own_queue_only():
+    """An explicit event source mapping: SAM's SQS event would attach AWSLambdaSQSQueueExecutionRole (every queue)."""
+    for provider in ("Pan123", "Kdocs"):
+        function_id = f"{provider}EventsFunction"
+        assert "Events" not in FUNCTIONS[function_id]["Properties"], function_id
+        queue = {"Fn::GetAtt": [f"{provider}RequestsQueue", "Arn"]}
+        assert mapping_of(function_id)["EventSourceArn"] == queue
+        sqs = [statement for statement in statements(function_id) if "sqs:" in str(statement["Action"])]
+        assert [statement["Resource"] for statement in sqs] == [queue], function_id
