@@ -42,7 +42,7 @@ class ErrorBody(BaseModel):
 
 
 ERROR_STATUSES = {
-    400: "The body is not a JSON object",
+    400: "The body is not UTF-8 JSON, not an object, or sent with another Content-Type",
     404: "No such route, or the provider has no such file or link",
     403: "The provider refuses this caller the share-edit right",
     409: "This Idempotency-Key was used with another body, or is in progress",
@@ -76,8 +76,7 @@ class JsonResolver(APIGatewayHttpResolver):
         if problem is None:
             return super().resolve(event, context)
         error = MalformedJson(problem)
-        request_id = event.get("requestContext", {}).get("requestId", "")
-        body = ErrorBody.model_validate({"error": error.to_dict(), "request_id": request_id})
+        body = error_body(error, event.get("requestContext", {}).get("requestId", ""))
         return {
             "statusCode": error.status,
             "headers": {"Content-Type": "application/json"},
@@ -133,10 +132,12 @@ def json_response(status: int, body: BaseModel | dict[str, Any], headers: dict[s
     return Response(status_code=status, content_type="application/json", body=body, headers=headers)
 
 
+def error_body(error: SharelinkError, request_id: str) -> ErrorBody:
+    return ErrorBody.model_validate({"error": error.to_dict(), "request_id": request_id})
+
+
 def error_response(app: APIGatewayHttpResolver, error: SharelinkError) -> Response:
-    body = ErrorBody.model_validate(
-        {"error": error.to_dict(), "request_id": app.current_event.request_context.request_id}
-    )
+    body = error_body(error, app.current_event.request_context.request_id)
     headers = {"Retry-After": str(error.retry_after)} if isinstance(error, ProviderRateLimited) else None
     return json_response(error.status, body, headers)
 
