@@ -28,7 +28,8 @@ from urllib.parse import quote_plus
 from local.aws import LocalAws
 from local.kdocs_sim import KdocsSimulator
 from local.pan123_sim import Pan123Simulator
-from local.stack import kdocs_sim_secret, pan123_sim_secret
+from local.stack import TEMPLATE, kdocs_sim_secret, pan123_sim_secret
+from local.template import Template
 from local.worker import LambdaContext
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,12 +112,7 @@ def prepare(aws: LocalAws, pan123: Pan123Simulator, kdocs: KdocsSimulator) -> No
     secrets.create_secret(Name="bench/pan123", SecretString=json.dumps(pan123_sim_secret(pan123.url)))
     secrets.create_secret(Name="bench/kdocs", SecretString=json.dumps(kdocs_sim_secret(kdocs.url)))
     aws.client("s3").create_bucket(Bucket=BUCKET)
-    aws.client("dynamodb").create_table(
-        TableName=ENVIRONMENT["IDEMPOTENCY_TABLE"],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    aws.create_table(ENVIRONMENT["IDEMPOTENCY_TABLE"], Template(TEMPLATE).resources["IdempotencyTable"]["Properties"])
     sys.path[:0] = [str(ROOT / "layers" / "sharelink"), *(str(ROOT / "functions" / f) for f in ("pan123", "kdocs"))]
 
 

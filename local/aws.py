@@ -78,7 +78,7 @@ class LocalAws:
     def deploy(self, template: Template, secret_values: dict[str, dict[str, str]]) -> None:
         """Create the template's tables, queues, buckets and secrets (these with `secret_values[logical_id]`)."""
         for logical_id, resource in template.of_type("AWS::DynamoDB::Table").items():
-            self._create_table(template.physical_name(logical_id), resource["Properties"])
+            self.create_table(template.physical_name(logical_id), resource["Properties"])
         queues = template.of_type("AWS::SQS::Queue")
         sqs = self.client("sqs")
         for logical_id in queues:
@@ -96,7 +96,8 @@ class LocalAws:
     def queue_url(self, name: str) -> str:
         return str(self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
 
-    def _create_table(self, name: str, props: dict[str, Any]) -> None:
+    def create_table(self, name: str, props: dict[str, Any]) -> None:
+        """A DynamoDB table as the template's `AWS::DynamoDB::Table` properties describe it."""
         dynamodb = self.client("dynamodb")
         dynamodb.create_table(
             TableName=name,

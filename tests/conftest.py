@@ -16,12 +16,14 @@ from aws_lambda_powertools.utilities import parameters
 from local.aws import LocalAws
 from local.kdocs_sim import KdocsSimulator
 from local.pan123_sim import Pan123Simulator
-from local.stack import kdocs_sim_secret, pan123_sim_secret
+from local.stack import TEMPLATE, kdocs_sim_secret, pan123_sim_secret
+from local.template import Template
 from local.worker import LambdaContext
 from tests.leaks import OBSERVED, leaked, observe
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 PAN123_SECRET = "sharelink-test/pan123"
+IDEMPOTENCY_TABLE = Template(TEMPLATE).resources["IdempotencyTable"]["Properties"]
 KDOCS_SECRET = "sharelink-test/kdocs"
 # Short enough for timeout tests to be quick, long enough for a loaded CI machine.
 PROVIDER_TIMEOUT_S = "1"
@@ -96,12 +98,7 @@ def fresh_aws(aws: LocalAws) -> Iterator[LocalAws]:
     """No resources left from an earlier test, no secret cached by Powertools parameters, an idempotency table."""
     aws.reset()
     parameters.clear_caches()
-    aws.client("dynamodb").create_table(
-        TableName=FUNCTION_ENV["IDEMPOTENCY_TABLE"],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    aws.create_table(FUNCTION_ENV["IDEMPOTENCY_TABLE"], IDEMPOTENCY_TABLE)
     yield aws
     observe_results(aws)
 

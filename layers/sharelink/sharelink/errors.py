@@ -90,6 +90,11 @@ class ProviderAuthFailed(SharelinkError):
     code = "provider_auth_failed"
     transient = True
 
+    @classmethod
+    def refused(cls, rejection: TokenRejected, reason: str) -> ProviderAuthFailed:
+        """The provider's refusal of a token or credentials, as the error a caller sees."""
+        return cls(f"{reason}: {rejection.message}", provider=rejection.provider, provider_code=rejection.provider_code)
+
 
 class ProviderError(SharelinkError):
     status = 502

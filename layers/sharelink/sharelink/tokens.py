@@ -90,9 +90,6 @@ def with_token[T](tokens: TokenSource, call: Callable[[str], T]) -> T:
         pass
     try:
         return call(tokens.access_token(fresh=True))
-    except TokenRejected as exc:
-        raise ProviderAuthFailed(
-            f"{exc.provider} rejected the stored access token, also after re-reading the secret: {exc.message}",
-            provider=exc.provider,
-            provider_code=exc.provider_code,
-        ) from None
+    except TokenRejected as rejected:
+        reason = f"{rejected.provider} rejected the stored access token, also after re-reading the secret"
+        raise ProviderAuthFailed.refused(rejected, reason) from None

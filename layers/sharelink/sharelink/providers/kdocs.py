@@ -163,11 +163,7 @@ def _issued(reply: Reply, now: datetime) -> IssuedToken:
     try:
         data = unwrap(reply)
     except TokenRejected as rejected:
-        raise ProviderAuthFailed(
-            f"kdocs refused the app key or refresh token: {rejected.message}",
-            provider=PROVIDER,
-            provider_code=rejected.provider_code,
-        ) from None
+        raise ProviderAuthFailed.refused(rejected, "kdocs refused the app key or refresh token") from None
     if not data.get("access_token") or not isinstance(data.get("expires_in"), int):
         raise ProviderError("kdocs answered without access_token or expires_in", provider=PROVIDER)
     return IssuedToken(

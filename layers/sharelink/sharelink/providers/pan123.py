@@ -164,11 +164,7 @@ def mint_token(transport: Transport, client_id: str, client_secret: str) -> Issu
     try:
         data = unwrap(reply)["data"]
     except TokenRejected as rejected:
-        raise ProviderAuthFailed(
-            f"123pan refused the client credentials: {rejected.message}",
-            provider=PROVIDER,
-            provider_code=rejected.provider_code,
-        ) from None
+        raise ProviderAuthFailed.refused(rejected, "123pan refused the client credentials") from None
     try:
         expiry = datetime.fromisoformat(str(_field(data, "expiredAt")))
     except ValueError:
