@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-from local.aws import LocalAws
-from local.kdocs_sim import KdocsSimulator
-from local.pan123_sim import Pan123Simulator
+from local.aws.emulator import LocalAws
+from local.runtime.worker import LambdaContext
+from local.simulators.kdocs import KdocsSimulator
+from local.simulators.pan123 import Pan123Simulator
 from local.stack import TEMPLATE, kdocs_sim_secret, pan123_sim_secret
 from local.template import Template
-from local.worker import LambdaContext
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLERS = {"pan123_api": "pan123", "kdocs_api": "kdocs", "pan123_events": "pan123", "kdocs_events": "kdocs"}
@@ -182,7 +182,7 @@ def peak_rss_mb(aws: LocalAws, sim: Pan123Simulator, layer: Path) -> float:
     """A fresh process that loads the 123pan handler from the built layer and serves WARM_CALLS creates."""
     probe = (
         "import json, resource, sys\n"
-        "from local.worker import LambdaContext\n"
+        "from local.runtime.worker import LambdaContext\n"
         "import pan123_api\n"
         f"event = json.load(open({str(ROOT / 'events' / 'pan123_create.json')!r}))\n"
         f"for _ in range({WARM_CALLS}): pan123_api.lambda_handler(event, LambdaContext('bench'))\n"

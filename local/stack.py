@@ -12,13 +12,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from local.aws import LocalAws
-from local.gateway import Gateway
-from local.kdocs_sim import KdocsSimulator
-from local.pan123_sim import Pan123Simulator
-from local.poller import QueuePoller, Schedule
-from local.runtime import FunctionRuntime
-from local.simbase import SimServer
+from local.aws.emulator import LocalAws
+from local.runtime.event_sources import QueuePoller, Schedule
+from local.runtime.functions import FunctionRuntime
+from local.runtime.gateway import Gateway
+from local.simulators.base import SimServer
+from local.simulators.kdocs import KdocsSimulator
+from local.simulators.pan123 import Pan123Simulator
 from local.template import QueueSubscription, Template
 
 ROOT = Path(__file__).resolve().parent.parent

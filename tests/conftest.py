@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
-from local.aws import LocalAws
-from local.kdocs_sim import KdocsSimulator
-from local.pan123_sim import Pan123Simulator
+from local.aws.emulator import LocalAws
+from local.runtime.worker import LambdaContext
+from local.simulators.kdocs import KdocsSimulator
+from local.simulators.pan123 import Pan123Simulator
 from local.stack import TEMPLATE, kdocs_sim_secret, pan123_sim_secret
 from local.template import Template
-from local.worker import LambdaContext
 from tests.leaks import OBSERVED, leaked, observe
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"

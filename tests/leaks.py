@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from local.simbase import SimServer
+from local.simulators.base import SimServer
 
 # Answers, result objects and gateway responses the fixtures saw during the current test.
 OBSERVED: list[str] = []

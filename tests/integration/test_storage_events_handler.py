@@ -7,7 +7,7 @@ from urllib.parse import quote_plus, unquote_plus
 
 import pytest
 
-from local.worker import LambdaContext
+from local.runtime.worker import LambdaContext
 from sharelink.idempotency import persistence_from_env
 from sharelink.providers.pan123 import Pan123
 from sharelink.storage_events import ShareRequests

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from local.worker import LambdaContext
+from local.runtime.worker import LambdaContext
 from sharelink.providers.kdocs import Kdocs
 from sharelink.providers.pan123 import Pan123
 from sharelink.token_refresh import TokenRefresher

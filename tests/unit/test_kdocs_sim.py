@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from local.kdocs_sim import SHANGHAI, KdocsSimulator
+from local.simulators.kdocs import SHANGHAI, KdocsSimulator
 
 EXCHANGE_PATH = "/api/v1/oauth2/access_token"
 REFRESH_PATH = "/api/v1/oauth2/refresh_token"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from local.pan123_sim import Pan123Simulator
+from local.simulators.pan123 import Pan123Simulator
 from tests.leaks import leaked
 
 

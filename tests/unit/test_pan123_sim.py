@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from local.pan123_sim import Pan123Simulator
-from local.simbase import Faults, SimClock
+from local.simulators.base import Faults, SimClock
+from local.simulators.pan123 import Pan123Simulator
 
 TOKEN_PATH = "/api/v1/access_token"
 CREATE_PATH = "/api/v1/share/create"

@@ -42,7 +42,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote, urlencode
 
-from local.simbase import COMMON_FAULT_KINDS, Fault, Refusal, Response, SimServer, json_response
+from local.simulators.base import COMMON_FAULT_KINDS, Fault, Refusal, Response, SimServer, json_response
 
 SHANGHAI = timezone(timedelta(hours=8))
 ACCESS_TOKEN_LIFETIME = timedelta(hours=24)

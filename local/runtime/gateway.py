@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from local.runtime import FunctionRuntime, InvocationError
+from local.runtime.functions import FunctionRuntime, InvocationError
 from local.template import HttpRoute
 
 TEXT_TYPES = ("application/json", "text/", "application/xml", "application/javascript")

@@ -14,7 +14,7 @@ from typing import Any
 
 from local.template import FunctionSpec
 
-LAYER_DIR = Path(__file__).resolve().parent.parent / "layers" / "sharelink"
+LAYER_DIR = Path(__file__).resolve().parents[2] / "layers" / "sharelink"
 MAX_WORKERS_PER_FUNCTION = 4
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "PYENV_VERSION", "PYENV_ROOT", "TMPDIR", "SSL_CERT_FILE")
 
@@ -26,12 +26,12 @@ class InvocationError(Exception):
 class _Worker:
     def __init__(self, spec: FunctionSpec, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "local.worker", spec.module, spec.handler],
+            [sys.executable, "-m", "local.runtime.worker", spec.module, spec.handler],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
             text=True,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=Path(__file__).resolve().parents[2],
         )
 
     def invoke(self, event: dict[str, Any]) -> Any:

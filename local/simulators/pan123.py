@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from local.simbase import COMMON_FAULT_KINDS, Fault, Refusal, Response, SimServer, json_response
+from local.simulators.base import COMMON_FAULT_KINDS, Fault, Refusal, Response, SimServer, json_response
 
 BEIJING = timezone(timedelta(hours=8))
 TOKEN_LIFETIME = timedelta(days=30)

@@ -7,7 +7,7 @@ import hashlib
 import threading
 from typing import Any
 
-from local.runtime import FunctionRuntime, InvocationError
+from local.runtime.functions import FunctionRuntime, InvocationError
 
 # Lambda leaves a failed message invisible for the queue's visibility timeout (minutes). Locally it comes
 # back after this, so retries and the redrive to the dead-letter queue play out in seconds.

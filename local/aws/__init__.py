@@ -1,0 +1,1 @@
+"""AWS for the local stack: moto in a process of its own, the template's resources in it."""

@@ -1,0 +1,1 @@
+"""Lambda and API Gateway for the local stack: function workers, the HTTP gateway, event sources."""
