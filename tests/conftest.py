@@ -5,13 +5,13 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
 
 from local.aws.emulator import LocalAws
 from local.runtime.worker import LambdaContext
@@ -19,6 +19,7 @@ from local.simulators.kdocs import KdocsSimulator
 from local.simulators.pan123 import Pan123Simulator
 from local.stack import TEMPLATE, kdocs_sim_secret, pan123_sim_secret
 from local.template import Template
+from sharelink.tokens import SecretTokens
 from tests.leaks import OBSERVED, leaked, observe
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
@@ -93,11 +94,21 @@ def observe_results(aws: LocalAws) -> None:
             observe(s3.get_object(Bucket=bucket["Name"], Key=entry["Key"])["Body"].read())
 
 
+def forget_cached_secrets() -> None:
+    """Each imported handler module reads its secret through its own cache (sharelink.tokens.SecretTokens)."""
+    for name in ("pan123_api", "pan123_events", "kdocs_api", "kdocs_events"):
+        module = sys.modules.get(name)
+        for value in vars(module).values() if module else ():
+            tokens = getattr(value, "tokens", None) or getattr(getattr(value, "provider", None), "tokens", None)
+            if isinstance(tokens, SecretTokens):
+                tokens.secrets.clear_cache()
+
+
 @pytest.fixture
 def fresh_aws(aws: LocalAws) -> Iterator[LocalAws]:
     """No resources left from an earlier test, no secret cached by Powertools parameters, an idempotency table."""
     aws.reset()
-    parameters.clear_caches()
+    forget_cached_secrets()
     aws.create_table(FUNCTION_ENV["IDEMPOTENCY_TABLE"], IDEMPOTENCY_TABLE)
     yield aws
     observe_results(aws)

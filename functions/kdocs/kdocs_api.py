@@ -7,14 +7,16 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sharelink import aws
 from sharelink.api import IdempotencyKey, create_app, responses
-from sharelink.idempotency import by_idempotency_key, persistence_from_env
+from sharelink.idempotency import by_idempotency_key
 from sharelink.observability import logger, metrics, tracer
 from sharelink.providers.kdocs import FILE_TOKEN_PATTERN, MAX_FILE_TOKEN, CreateLinkRequest, Kdocs, KdocsShare
 
 app = create_app()
-kdocs = Kdocs.from_env()
-create_link_once = by_idempotency_key(kdocs.create_share, KdocsShare, persistence_from_env(), name="kdocs-create")
+session = aws.session()
+kdocs = Kdocs.from_env(session)
+create_link_once = by_idempotency_key(kdocs, KdocsShare, session, name="kdocs-create")
 FileTokenInPath = Annotated[str, Path(pattern=FILE_TOKEN_PATTERN, max_length=MAX_FILE_TOKEN)]
 
 

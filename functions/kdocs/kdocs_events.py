@@ -2,11 +2,13 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sharelink import aws
 from sharelink.observability import logger, metrics, tracer
 from sharelink.providers.kdocs import Kdocs
 from sharelink.storage_events import ShareRequests
 
-share_requests = ShareRequests.from_env(Kdocs.from_env())
+session = aws.session()
+share_requests = ShareRequests.from_env(Kdocs.from_env(session), session)
 
 
 @logger.inject_lambda_context

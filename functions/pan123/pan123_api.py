@@ -8,15 +8,17 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sharelink import aws
 from sharelink.api import IdempotencyKey, create_app, json_response, responses
-from sharelink.idempotency import by_idempotency_key, persistence_from_env
+from sharelink.idempotency import by_idempotency_key
 from sharelink.observability import logger, metrics, tracer
 from sharelink.providers.pan123 import CreateShareRequest, Pan123, SharePage, TrafficUpdate, TrafficUpdated
 from sharelink.share import Share
 
 app = create_app()
-pan123 = Pan123.from_env()
-create_share_once = by_idempotency_key(pan123.create_share, Share, persistence_from_env(), name="pan123-create")
+session = aws.session()
+pan123 = Pan123.from_env(session)
+create_share_once = by_idempotency_key(pan123, Share, session, name="pan123-create")
 
 
 @app.post("/v1/shares/123pan", tags=["123pan"], summary="Create a 123pan share", responses=responses(201, "The share"))
@@ -38,7 +40,7 @@ def create_share(
 @tracer.capture_method
 def list_shares(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}$")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")] = None,
 ) -> SharePage:
     return pan123.list_shares(limit=limit, cursor=cursor)
 

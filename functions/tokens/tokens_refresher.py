@@ -2,12 +2,16 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sharelink import aws
 from sharelink.observability import logger, metrics, tracer
 from sharelink.providers.kdocs import Kdocs
 from sharelink.providers.pan123 import Pan123
 from sharelink.token_refresh import TokenRefresher
 
-refresher = TokenRefresher.from_env({"PAN123_SECRET_ID": Pan123.from_env(), "KDOCS_SECRET_ID": Kdocs.from_env()})
+session = aws.session()
+refresher = TokenRefresher.from_env(
+    {"PAN123_SECRET_ID": Pan123.from_env(session), "KDOCS_SECRET_ID": Kdocs.from_env(session)}, session
+)
 
 
 @logger.inject_lambda_context

@@ -163,7 +163,7 @@ def test_unknown_file_is_provider_not_found(pan123_api, pan123_sim):
         ({"kind": "http500"}, 502, "provider_error", None),
         ({"kind": "non_json"}, 502, "provider_error", None),
         ({"kind": "truncated_json"}, 502, "provider_error", None),
-        ({"kind": "close"}, 502, "provider_error", None),
+        ({"kind": "close"}, 504, "provider_timeout", None),  # dropped before the answer: outcome unknown
         ({"kind": "timeout", "delay": 3}, 504, "provider_timeout", None),
     ],
 )

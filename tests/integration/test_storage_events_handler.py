@@ -8,7 +8,8 @@ from urllib.parse import quote_plus, unquote_plus
 import pytest
 
 from local.runtime.worker import LambdaContext
-from sharelink.idempotency import persistence_from_env
+from sharelink import aws
+from sharelink.idempotency import attempts_from_env, persistence_from_env
 from sharelink.providers.pan123 import Pan123
 from sharelink.storage_events import ShareRequests
 from tests.conftest import load_event
@@ -187,11 +188,14 @@ def test_records_of_a_batch_reach_the_provider_concurrently(pan123_events, pan12
 
 
 def test_the_concurrency_of_a_batch_is_bounded(pan123_events, pan123_sim, fresh_aws):
+    session = aws.session()
     bounded = ShareRequests(
-        Pan123.from_env(),
-        persistence_from_env(),
-        s3=fresh_aws.client("s3"),
-        events=fresh_aws.client("events"),
+        Pan123.from_env(session),
+        persistence_from_env(session),
+        attempts_from_env(session),
+        s3=session.client("s3"),
+        sqs=session.client("sqs"),
+        events=session.client("events"),
         concurrency=3,
     )
     record = load_event("pan123_s3_sqs.json")["Records"][0]

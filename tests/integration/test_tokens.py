@@ -8,6 +8,7 @@ import os
 import pytest
 
 from local.runtime.worker import LambdaContext
+from sharelink.aws import session as new_session
 from sharelink.providers.kdocs import Kdocs
 from sharelink.providers.pan123 import Pan123
 from sharelink.token_refresh import TokenRefresher
@@ -29,11 +30,12 @@ def store(aws, secret_id: str, secret: dict) -> None:
 def refresher(aws, pan123_sim, kdocs_sim) -> TokenRefresher:
     """The tokens function's work, on the simulators' clock (both clocks move together in these tests)."""
     pan123 = Pan123(
-        HttpTransport(pan123_sim.url, provider="123pan", timeout_s=2), SecretTokens(PAN123_SECRET, provider="123pan")
+        HttpTransport(pan123_sim.url, provider="123pan", timeout_s=2),
+        SecretTokens(PAN123_SECRET, new_session(), provider="123pan"),
     )
     kdocs = Kdocs(
         HttpTransport(kdocs_sim.url, provider="kdocs", timeout_s=2),
-        SecretTokens(KDOCS_SECRET, provider="kdocs"),
+        SecretTokens(KDOCS_SECRET, new_session(), provider="kdocs"),
         clock=kdocs_sim.clock.now,
     )
     return TokenRefresher(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import string
+import unicodedata
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -48,9 +49,13 @@ PAN123_NAMES = {
     "traffic_limit": "trafficLimit",
     "share_ids": "shareIdList",
 }
-# str.strip() removes these, so a name made of them only is blank.
-BLANKS = " \t\n\r\x0b\x0c\u00a0\u2003\u3000"
-not_blank = st.text(min_size=1, max_size=40).filter(lambda text: text.strip() != "")
+# White space and characters that show nothing (zero-width, joiners, BOM, controls): a name made of them only is
+# blank (DESIGN.md, "Limits and guarantees").
+BLANKS = " \t\n\r\x0b\x0c\u00a0\u2003\u3000\u200b\u200c\u200d\u2060\ufeff\x00\x1b\u0301"
+SHOWS_NOTHING = {"Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me"}
+not_blank = st.text(min_size=1, max_size=40).filter(
+    lambda text: any(not char.isspace() and unicodedata.category(char) not in SHOWS_NOTHING for char in text)
+)
 ids = st.lists(st.integers(min_value=1, max_value=2**53), min_size=1, max_size=100)
 traffic = {
     "traffic_switch": st.integers(1, 4),

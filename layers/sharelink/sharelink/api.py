@@ -16,9 +16,10 @@ from aws_lambda_powertools.shared.json_encoder import Encoder
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from sharelink.errors import MalformedJson, ProviderRateLimited, RouteNotFound, SharelinkError
+from sharelink.errors import MalformedJson, ProviderRateLimited, RequestTooLarge, RouteNotFound, SharelinkError
 from sharelink.observability import logger
-from sharelink.validation import validation_error
+from sharelink.transport import DEADLINE
+from sharelink.validation import MAX_BODY_BYTES, parse_json_body, validation_error
 
 
 class ErrorDetail(BaseModel):
@@ -42,9 +43,10 @@ class ErrorBody(BaseModel):
 
 
 ERROR_STATUSES = {
-    400: "The body is not UTF-8 JSON, not an object, or sent with another Content-Type",
+    400: "The body is not UTF-8 JSON, not an object, nested too deep, or sent with another Content-Type",
     404: "No such route, or the provider has no such file or link",
     403: "The provider refuses this caller the share-edit right",
+    413: "The body is over 64 KiB",
     409: "This Idempotency-Key was used with another body, or is in progress",
     422: "A field breaks the rules (every bad field named), or the provider refused the parameters",
     429: "The provider is rate limiting; see Retry-After",
@@ -68,43 +70,46 @@ IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=255)]
 
 
 class JsonResolver(APIGatewayHttpResolver):
-    """Bodies are UTF-8 JSON: anything else is refused before Powertools' validation parses it (a multipart body
-    without a boundary, or bytes that are not UTF-8, would otherwise surface as bare exceptions)."""
+    """Bodies are UTF-8 JSON within the limits of a share request: anything else is refused before Powertools'
+    validation parses it (a multipart body without a boundary, bytes that are not UTF-8, JSON nested thousands
+    deep or integers of thousands of digits would otherwise surface as bare exceptions)."""
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        DEADLINE.start(context.get_remaining_time_in_millis())
         problem = _not_a_json_body(event)
         if problem is None:
             return super().resolve(event, context)
-        error = MalformedJson(problem)
-        body = error_body(error, event.get("requestContext", {}).get("requestId", ""))
+        body = error_body(problem, event.get("requestContext", {}).get("requestId", ""))
         return {
-            "statusCode": error.status,
+            "statusCode": problem.status,
             "headers": {"Content-Type": "application/json"},
             "body": body.model_dump_json(),
             "isBase64Encoded": False,
         }
 
 
-def _not_a_json_body(event: Mapping[str, Any]) -> str | None:
+def _not_a_json_body(event: Mapping[str, Any]) -> SharelinkError | None:
     body = event.get("body")
     if not body:
         return None
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     content_type = str(headers.get("content-type", ""))
-    if content_type and not content_type.lower().startswith("application/json"):
-        return f"the body must be JSON (Content-Type: application/json), not {content_type[:60]}"
+    if content_type and content_type.split(";")[0].strip().lower() != "application/json":
+        return MalformedJson(f"the body must be JSON (Content-Type: application/json), not {content_type[:60]}")
     try:
         raw = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else str(body).encode()
+        if len(raw) > MAX_BODY_BYTES:
+            return RequestTooLarge(f"the body is over {MAX_BODY_BYTES // 1024} KiB")
         raw.decode("utf-8")
     except (binascii.Error, UnicodeError):
-        return "the body must be UTF-8 JSON"
+        return MalformedJson("the body must be UTF-8 JSON")
     return None
 
 
 def create_app() -> APIGatewayHttpResolver:
     # UTF-8 bodies: share names are mostly Chinese, and \uXXXX escapes make them unreadable in curl.
     serializer = partial(json.dumps, separators=(",", ":"), ensure_ascii=False, cls=Encoder)
-    app = JsonResolver(enable_validation=True, serializer=serializer)
+    app = JsonResolver(enable_validation=True, serializer=serializer, json_body_deserializer=parse_json_body)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:

@@ -40,6 +40,11 @@ class MalformedJson(SharelinkError):
     code = "malformed_json"
 
 
+class RequestTooLarge(SharelinkError):
+    status = 413
+    code = "request_too_large"
+
+
 class RouteNotFound(SharelinkError):
     status = 404
     code = "not_found"
@@ -55,6 +60,13 @@ class IdempotencyConflict(SharelinkError):
     code = "idempotency_conflict"
 
 
+class OutcomeUnknown(SharelinkError):
+    """An earlier attempt's create may have made a share that cannot be told apart from others: none is made again."""
+
+    status = 409
+    code = "outcome_unknown"
+
+
 class ProviderNotFound(SharelinkError):
     status = 404
     code = "provider_not_found"
@@ -63,6 +75,11 @@ class ProviderNotFound(SharelinkError):
 class RequestObjectMissing(SharelinkError):
     status = 404
     code = "request_not_found"
+
+
+class RequestUnreadable(SharelinkError):
+    status = 403
+    code = "request_unreadable"
 
 
 class ProviderForbidden(SharelinkError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+import boto3
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -18,14 +19,22 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, SerializeAsAny
 
+from sharelink.attempts import Attempts
 from sharelink.errors import IdempotencyConflict
+from sharelink.providers.base import RequestModel, ShareProvider
+from sharelink.share import Share
 
 ONE_DAY = 24 * 3600
 
 
-def persistence_from_env() -> DynamoDBPersistenceLayer:
+def persistence_from_env(session: boto3.Session) -> DynamoDBPersistenceLayer:
     """The table named by IDEMPOTENCY_TABLE (key `id`, TTL attribute `expiration`)."""
-    return DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
+    return DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_session=session)
+
+
+def attempts_from_env(session: boto3.Session) -> Attempts:
+    """Attempt records and claims live in the same table."""
+    return Attempts(session.client("dynamodb"), os.environ["IDEMPOTENCY_TABLE"])
 
 
 class Keyed(BaseModel):
@@ -35,13 +44,13 @@ class Keyed(BaseModel):
     body: SerializeAsAny[BaseModel]
 
 
-def by_idempotency_key[Request: BaseModel, Answer: BaseModel](
-    call: Callable[[Request], Answer],
-    answer_model: type[Answer],
-    store: DynamoDBPersistenceLayer,
-    name: str,
+def by_idempotency_key[Request: RequestModel, Answer: Share](
+    provider: ShareProvider, answer_model: type[Answer], session: boto3.Session, name: str
 ) -> Callable[[str | None, Request, LambdaContext], Answer]:
-    """`call`, made replayable by key: same key and body answer the first answer, another body is 409."""
+    """The provider's create, made replayable by key: same key and body answer the first answer, another body is
+    409, and a retry after an unknown outcome reconciles with the provider before it creates (sharelink.attempts)."""
+    store = persistence_from_env(session)
+    attempts = attempts_from_env(session)
     config = IdempotencyConfig(
         event_key_jmespath="key", payload_validation_jmespath="body", expires_after_seconds=ONE_DAY
     )
@@ -54,11 +63,11 @@ def by_idempotency_key[Request: BaseModel, Answer: BaseModel](
         key_prefix=name,
     )
     def replayable(keyed: Keyed) -> Answer:
-        return call(keyed.body)  # type: ignore[arg-type]
+        return attempts.create_once(f"{name}:{keyed.key}", keyed.body, provider)  # type: ignore[return-value, arg-type]
 
     def run(key: str | None, request: Request, context: LambdaContext) -> Answer:
         if not key:
-            return call(request)
+            return provider.create_share(request)  # type: ignore[return-value]
         config.register_lambda_context(context)
         try:
             return replayable(keyed=Keyed(key=key, body=request))

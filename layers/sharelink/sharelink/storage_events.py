@@ -19,25 +19,45 @@ from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idemp
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from sharelink.attempts import Attempts
 from sharelink.errors import (
+    MalformedJson,
+    OutcomeUnknown,
     ProviderForbidden,
     ProviderNotFound,
+    ProviderRateLimited,
     ProviderRejected,
     RequestObjectMissing,
+    RequestTooLarge,
+    RequestUnreadable,
     SharelinkError,
 )
-from sharelink.idempotency import ONE_DAY, persistence_from_env
+from sharelink.idempotency import ONE_DAY, attempts_from_env, persistence_from_env
 from sharelink.observability import logger, metrics
 from sharelink.providers.base import ShareProvider
 from sharelink.share import rfc3339
-from sharelink.validation import validation_error
+from sharelink.transport import DEADLINE
+from sharelink.validation import MAX_BODY_BYTES, parse_json_body, validation_error
 
 REQUESTS = "requests/"
 RESULTS = "results/"
 # Failures that no retry can mend: the request gets a `rejected` result. Everything else is retried by SQS.
-PERMANENT = (ProviderNotFound, ProviderForbidden, ProviderRejected, RequestObjectMissing)
+PERMANENT = (
+    ProviderNotFound,
+    ProviderForbidden,
+    ProviderRejected,
+    RequestObjectMissing,
+    RequestUnreadable,
+    RequestTooLarge,
+    MalformedJson,
+    OutcomeUnknown,
+)
+MISSING_OBJECT_CODES = {"NoSuchKey", "NoSuchVersion"}
+# SQS keeps a message invisible for 12 hours at the most.
+MAX_VISIBILITY_S = 12 * 3600
 EVENT_SOURCE = "sharelink"
 DEFAULT_CONCURRENCY = 10
 
@@ -76,15 +96,19 @@ class ShareRequests:
         self,
         provider: ShareProvider,
         store: BasePersistenceLayer,
+        attempts: Attempts,
         *,
         s3: Any,
+        sqs: Any,
         events: Any,
         event_bus: str = "default",
         concurrency: int = DEFAULT_CONCURRENCY,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.provider = provider
+        self.attempts = attempts
         self.s3 = s3
+        self.sqs = sqs
         self.events = events
         self.event_bus = event_bus
         self.clock = clock
@@ -99,18 +123,21 @@ class ShareRequests:
         )(self._outcome)
 
     @classmethod
-    def from_env(cls, provider: ShareProvider) -> ShareRequests:
+    def from_env(cls, provider: ShareProvider, session: boto3.Session) -> ShareRequests:
         return cls(
             provider,
-            persistence_from_env(),
-            s3=boto3.client("s3"),
-            events=boto3.client("events"),
+            persistence_from_env(session),
+            attempts_from_env(session),
+            s3=session.client("s3"),
+            sqs=session.client("sqs"),
+            events=session.client("events"),
             event_bus=os.environ.get("EVENT_BUS_NAME", "default"),
             concurrency=int(os.environ.get("RECORD_CONCURRENCY", DEFAULT_CONCURRENCY)),
         )
 
     def handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         self.idempotency.register_lambda_context(context)
+        DEADLINE.start(context.get_remaining_time_in_millis())
         # Failed records go back to the queue one by one, even when the whole batch failed.
         processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         return dict(
@@ -120,20 +147,33 @@ class ShareRequests:
         )
 
     async def _record(self, record: SQSRecord) -> None:
-        await asyncio.to_thread(self._bounded, record.body)
+        await asyncio.to_thread(self._bounded, record)
 
-    def _bounded(self, body: str) -> None:
+    def _bounded(self, record: SQSRecord) -> None:
         with self.slots:
             try:
-                self.process_message(body)
+                self.process_message(record.body)
             except IdempotencyAlreadyInProgressError:
                 logger.info("another delivery of this request is in progress; this one will be retried")
+                raise
+            except ProviderRateLimited as limited:
+                self._delay(record, limited.retry_after)
                 raise
             except SharelinkError as error:
                 logger.warning(
                     "share request will be retried", extra={"code": error.code, "provider_code": error.provider_code}
                 )
                 raise
+
+    def _delay(self, record: SQSRecord, seconds: int) -> None:
+        """Come back when the provider said to: the event source mapping leaves a failed record's visibility as is."""
+        _, _, _, region, account, queue = record.event_source_arn.split(":")
+        self.sqs.change_message_visibility(
+            QueueUrl=f"https://sqs.{region}.amazonaws.com/{account}/{queue}",
+            ReceiptHandle=record.receipt_handle,
+            VisibilityTimeout=min(seconds, MAX_VISIBILITY_S),
+        )
+        logger.info("rate limited: the request comes back later", extra={"retry_after_s": seconds})
 
     def process_message(self, body: str) -> None:
         notification = json.loads(body)
@@ -150,7 +190,7 @@ class ShareRequests:
     def _outcome(self, request: dict[str, Any]) -> dict[str, Any]:
         """Read, validate, create: run once per stored request, whatever the number of deliveries."""
         try:
-            share = self.provider.create_share(self._read(request))
+            share = self.attempts.create_once(json.dumps(request, sort_keys=True), self._read(request), self.provider)
         except PERMANENT as error:
             return self._rejected(error)
         except ValidationError as invalid:
@@ -158,12 +198,15 @@ class ShareRequests:
         return {"status": "created", "share": share.model_dump(mode="json"), "processed_at": rfc3339(self.clock())}
 
     def _read(self, request: dict[str, Any]) -> Any:
+        """The request object's body, validated as the HTTP route validates it."""
         version = {"VersionId": request["version_id"]} if request["version_id"] else {}
         try:
             stored = self.s3.get_object(Bucket=request["bucket"], Key=request["key"], **version)
-        except self.s3.exceptions.NoSuchKey:
-            raise RequestObjectMissing("the request object is gone") from None
-        return self.provider.create_request.model_validate_json(stored["Body"].read())
+        except ClientError as error:
+            raise _unreadable(error) from None
+        if stored["ContentLength"] > MAX_BODY_BYTES:
+            raise RequestTooLarge(f"the request object is over {MAX_BODY_BYTES // 1024} KiB")
+        return self.provider.create_request.model_validate(parse_json_body(stored["Body"].read()))
 
     def _rejected(self, error: SharelinkError) -> dict[str, Any]:
         return {"status": "rejected", "error": error.to_dict(), "processed_at": rfc3339(self.clock())}
@@ -188,3 +231,13 @@ class ShareRequests:
             name="SharesCreated" if outcome["status"] == "created" else "RequestsRejected", unit="Count", value=1
         )
         logger.info("share request done", extra={"key": request.key, "status": outcome["status"]})
+
+
+def _unreadable(error: ClientError) -> Exception:
+    """A request object that is gone or may not be read for good is rejected; anything else is retried."""
+    code = error.response.get("Error", {}).get("Code", "")
+    if code in MISSING_OBJECT_CODES:
+        return RequestObjectMissing("the request object (that version of it) is gone")
+    if code == "AccessDenied":
+        return RequestUnreadable("this function may not read the request object")
+    return error

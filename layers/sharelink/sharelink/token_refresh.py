@@ -38,10 +38,10 @@ class TokenRefresher:
         self.clock = clock
 
     @classmethod
-    def from_env(cls, renewers: dict[str, Renewer]) -> TokenRefresher:
+    def from_env(cls, renewers: dict[str, Renewer], session: boto3.Session) -> TokenRefresher:
         """`renewers` maps an environment variable holding a secret id to the provider that renews it."""
         return cls(
-            {os.environ[variable]: renewer for variable, renewer in renewers.items()}, boto3.client("secretsmanager")
+            {os.environ[variable]: renewer for variable, renewer in renewers.items()}, session.client("secretsmanager")
         )
 
     def run(self) -> dict[str, str]:

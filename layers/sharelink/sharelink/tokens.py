@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from aws_lambda_powertools.utilities import parameters
+import boto3
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from sharelink.errors import ProviderAuthFailed, TokenRejected
 
@@ -48,12 +49,14 @@ class SecretTokens:
     def __init__(
         self,
         secret_id: str,
+        session: boto3.Session,
         *,
         provider: str,
         first_use: Callable[[dict[str, Any]], str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.secret_id = secret_id
+        self.secrets = SecretsProvider(boto3_session=session)
         self.provider = provider
         self.first_use = first_use
         self.clock = clock
@@ -76,9 +79,7 @@ class SecretTokens:
         return self.minted
 
     def _read(self, fresh: bool) -> dict[str, Any]:
-        secret = parameters.get_secret(
-            self.secret_id, transform="json", max_age=SECRET_CACHE_SECONDS, force_fetch=fresh
-        )
+        secret = self.secrets.get(self.secret_id, transform="json", max_age=SECRET_CACHE_SECONDS, force_fetch=fresh)
         return secret if isinstance(secret, dict) else {}
 
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar
 from urllib.parse import quote, urlencode
 
+import boto3
 from pydantic import AliasChoices, Field, model_validator
 
 from sharelink.config import provider_config
@@ -20,11 +21,11 @@ from sharelink.errors import (
     SharelinkError,
     TokenRejected,
 )
-from sharelink.providers.base import ProviderClient, RequestModel
+from sharelink.providers.base import Attempt, ProviderClient, RequestModel
 from sharelink.share import Share, rfc3339
 from sharelink.tokens import IssuedToken, SecretTokens, with_token
 from sharelink.transport import HttpTransport, Reply, Transport, retry_after
-from sharelink.validation import one_of
+from sharelink.validation import one_of, two_spellings
 
 PROVIDER = "kdocs"
 DEFAULT_BASE_URL = "https://developer.kdocs.cn"
@@ -66,6 +67,8 @@ class CreateLinkRequest(RequestModel):
         """The provider's `ext_perm_list: ["comment"]` is `allow_comment: true`."""
         if not isinstance(data, dict) or "ext_perm_list" not in data:
             return data
+        if "allow_comment" in data:
+            raise two_spellings("allow_comment", ["allow_comment", "ext_perm_list"])
         data = dict(data)
         perms = data.pop("ext_perm_list")
         if not isinstance(perms, list) or not set(perms) <= {"comment"}:
@@ -179,10 +182,10 @@ class Kdocs(ProviderClient):
     renew_before: ClassVar[timedelta] = RENEW_BEFORE
 
     @classmethod
-    def from_env(cls) -> Kdocs:
+    def from_env(cls, session: boto3.Session) -> Kdocs:
         config = provider_config("KDOCS", DEFAULT_BASE_URL)
         transport = HttpTransport(config.base_url, provider=PROVIDER, timeout_s=config.timeout_s)
-        return cls(transport, SecretTokens(config.secret_id, provider=PROVIDER))
+        return cls(transport, SecretTokens(config.secret_id, session, provider=PROVIDER))
 
     def renew_secret(self, secret: dict[str, Any]) -> dict[str, Any]:
         """The secret after the refresh_token grant; a new refresh_token is kept when one comes back."""
@@ -201,6 +204,29 @@ class Kdocs(ProviderClient):
         """Create the file's link, or update it in place (`reset` issues a new one)."""
         data = self._links("POST", request.file_token, link_body(request))
         return normalize(data, request.file_token, request.status)
+
+    def before_create(self, request: CreateLinkRequest) -> dict[str, Any]:
+        """A reset retires the file's link: note which one, to recognize the new link an attempt may have made."""
+        return {"sid_before": self._current_sid(request.file_token)} if request.reset else {}
+
+    def find_created(self, request: CreateLinkRequest, attempt: Attempt) -> list[Share]:
+        """A file has one link, so resending a create without reset changes that link again and makes no second
+        one: nothing to find. After a reset, a link other than the one it replaced, with the permission asked for,
+        is the one the earlier attempt made."""
+        if not request.reset:
+            return []
+        try:
+            current = self.read_share(request.file_token)
+        except ProviderNotFound:
+            return []
+        replaced = current.share_id != attempt.before.get("sid_before")
+        return [current] if replaced and current.permission == request.permission else []
+
+    def _current_sid(self, file_token: str) -> str | None:
+        try:
+            return self.read_share(file_token).share_id
+        except ProviderNotFound:
+            return None
 
     def read_share(self, file_token: str) -> KdocsShare:
         return normalize(self._links("GET", file_token), file_token)

@@ -6,10 +6,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AliasChoices, BaseModel, Field, model_validator
+import boto3
+from pydantic import BaseModel, Field, model_validator
 
 from sharelink.config import provider_config
 from sharelink.errors import (
+    OutcomeUnknown,
     ProviderAuthFailed,
     ProviderError,
     ProviderNotFound,
@@ -18,11 +20,11 @@ from sharelink.errors import (
     SharelinkError,
     TokenRejected,
 )
-from sharelink.providers.base import ProviderClient, RequestModel
+from sharelink.providers.base import Attempt, ProviderClient, RequestModel
 from sharelink.share import Share, rfc3339
 from sharelink.tokens import IssuedToken, SecretTokens, with_token
 from sharelink.transport import HttpTransport, Reply, Transport, retry_after
-from sharelink.validation import CommaSeparated, NotBlank, one_of
+from sharelink.validation import INT64_MAX, CommaSeparated, VisibleText, alias, one_of
 
 PROVIDER = "123pan"
 DEFAULT_BASE_URL = "https://open-api.123pan.com"
@@ -30,6 +32,14 @@ SHARE_URL = "https://www.123pan.com/s/{share_key}"
 PROVIDER_TZ = timezone(timedelta(hours=8))
 MAX_IDS = 100
 PLATFORM = {"Platform": "open_platform"}
+# Reconciling a create whose outcome is unknown reads the share list. The list's order is not documented; the
+# simulator and the `lastShareId` cursor suggest ascending ids (unconfirmed): with it, listing starts after the
+# newest share made here before the attempt. Set False to scan from the first page.
+LIST_ASCENDING_BY_ID = True
+RECONCILE_PAGES = 20
+RECONCILE_PAGE_SIZE = 100
+# How far the provider's clock may be from ours when a listed share's creation time is judged.
+CLOCK_SKEW = timedelta(minutes=5)
 # Tokens live 30 days and at most 3 per client are live: renew well ahead, one new token at a time.
 RENEW_BEFORE = timedelta(days=3)
 
@@ -43,33 +53,31 @@ ERROR_CODES: dict[int, type[SharelinkError]] = {
 }
 
 
-def _alias(name: str, provider_name: str, **field: Any) -> Any:
-    """A field that also accepts the provider's own name for it."""
-    return Field(validation_alias=AliasChoices(name, provider_name), **field)
-
-
-PositiveId = Annotated[int, Field(gt=0)]
+PositiveId = Annotated[int, Field(gt=0, le=INT64_MAX)]
 IdList = Annotated[list[PositiveId], CommaSeparated, Field(min_length=1, max_length=MAX_IDS)]
 TrafficSwitch = Annotated[int, one_of(1, 2, 3, 4)]
 TrafficLimitSwitch = Annotated[int, one_of(1, 2)]
-TrafficLimit = Annotated[int, Field(ge=0)]
+TrafficLimit = Annotated[int, Field(ge=0, le=INT64_MAX)]
+# No length rule is documented for either; these are the contract's (DESIGN.md, "Limits and guarantees").
+ShareName = Annotated[VisibleText, Field(max_length=255)]
+SharePassword = Annotated[VisibleText, Field(max_length=64)]
 
 
 class CreateShareRequest(RequestModel):
-    name: NotBlank = _alias("name", "shareName")
-    expire_days: Annotated[int, one_of(0, 1, 7, 30)] = _alias("expire_days", "shareExpire")
-    file_ids: IdList = _alias("file_ids", "fileIDList")
-    password: NotBlank | None = _alias("password", "sharePwd", default=None)
-    traffic_switch: TrafficSwitch | None = _alias("traffic_switch", "trafficSwitch", default=None)
-    traffic_limit_switch: TrafficLimitSwitch | None = _alias("traffic_limit_switch", "trafficLimitSwitch", default=None)
-    traffic_limit: TrafficLimit | None = _alias("traffic_limit", "trafficLimit", default=None)
+    name: ShareName = alias("name", "shareName")
+    expire_days: Annotated[int, one_of(0, 1, 7, 30)] = alias("expire_days", "shareExpire")
+    file_ids: IdList = alias("file_ids", "fileIDList")
+    password: SharePassword | None = alias("password", "sharePwd", default=None)
+    traffic_switch: TrafficSwitch | None = alias("traffic_switch", "trafficSwitch", default=None)
+    traffic_limit_switch: TrafficLimitSwitch | None = alias("traffic_limit_switch", "trafficLimitSwitch", default=None)
+    traffic_limit: TrafficLimit | None = alias("traffic_limit", "trafficLimit", default=None)
 
 
 class TrafficUpdate(RequestModel):
-    share_ids: IdList = _alias("share_ids", "shareIdList")
-    traffic_switch: TrafficSwitch | None = _alias("traffic_switch", "trafficSwitch", default=None)
-    traffic_limit_switch: TrafficLimitSwitch | None = _alias("traffic_limit_switch", "trafficLimitSwitch", default=None)
-    traffic_limit: TrafficLimit | None = _alias("traffic_limit", "trafficLimit", default=None)
+    share_ids: IdList = alias("share_ids", "shareIdList")
+    traffic_switch: TrafficSwitch | None = alias("traffic_switch", "trafficSwitch", default=None)
+    traffic_limit_switch: TrafficLimitSwitch | None = alias("traffic_limit_switch", "trafficLimitSwitch", default=None)
+    traffic_limit: TrafficLimit | None = alias("traffic_limit", "trafficLimit", default=None)
 
     @model_validator(mode="after")
     def _one_setting_at_least(self) -> TrafficUpdate:
@@ -184,14 +192,14 @@ class Pan123(ProviderClient):
     renew_before: ClassVar[timedelta] = RENEW_BEFORE
 
     @classmethod
-    def from_env(cls) -> Pan123:
+    def from_env(cls, session: boto3.Session) -> Pan123:
         config = provider_config("PAN123", DEFAULT_BASE_URL)
         transport = HttpTransport(config.base_url, provider=PROVIDER, timeout_s=config.timeout_s)
 
         def first_use(secret: dict[str, Any]) -> str:
             return mint_token(transport, *_client_credentials(secret)).access_token
 
-        return cls(transport, SecretTokens(config.secret_id, provider=PROVIDER, first_use=first_use))
+        return cls(transport, SecretTokens(config.secret_id, session, provider=PROVIDER, first_use=first_use))
 
     def renew_secret(self, secret: dict[str, Any]) -> dict[str, Any]:
         """The secret with a new access token: one token endpoint call, whatever happens."""
@@ -213,6 +221,44 @@ class Pan123(ProviderClient):
             file_ids=[str(file_id) for file_id in request.file_ids],
             provider_request_id=envelope.get("x-traceID"),
         )
+
+    def before_create(self, request: CreateShareRequest) -> dict[str, Any]:
+        return {}
+
+    def find_created(self, request: CreateShareRequest, attempt: Attempt) -> list[Share]:
+        """Listed shares the earlier attempt may have made: newer than the newest share made here before it, with
+        the request's name, password and traffic settings, and (for an expiring share) created since it started."""
+        cursor = str(attempt.newest_share_id) if LIST_ASCENDING_BY_ID else "0"
+        found: list[Share] = []
+        for _ in range(RECONCILE_PAGES):
+            params = {"limit": str(RECONCILE_PAGE_SIZE), "lastShareId": cursor}
+            envelope = self._call("GET", "/api/v1/share/list", params=params)
+            data = envelope["data"]
+            items = [item for item in _field(data, "shareList") if self._may_be_made_by(item, request, attempt)]
+            found += [_adopted(item, request, envelope.get("x-traceID")) for item in items]
+            last_share_id = _field(data, "lastShareId")
+            if last_share_id == -1:
+                return found
+            cursor = str(last_share_id)
+        raise OutcomeUnknown(
+            f"an earlier attempt timed out and the share list is longer than {RECONCILE_PAGES} pages after the "
+            "newest share made here: whether it made a share cannot be told, so none is created again",
+            provider=PROVIDER,
+        )
+
+    def _may_be_made_by(self, item: dict[str, Any], request: CreateShareRequest, attempt: Attempt) -> bool:
+        wanted = {"shareName": request.name, "sharePwd": request.password or ""} | _traffic_settings(request)
+        if any(item.get(name) != value for name, value in wanted.items()):
+            return False
+        if int(item.get("shareId") or 0) <= attempt.newest_share_id:
+            return False
+        if not request.expire_days:
+            return True
+        expiration = parse_expiration(item.get("expiration"))
+        if expiration is None:
+            return False
+        created = expiration - timedelta(days=request.expire_days)
+        return attempt.started_at - CLOCK_SKEW <= created <= self.clock() + CLOCK_SKEW
 
     def list_shares(self, *, limit: int, cursor: str | None) -> SharePage:
         params = {"limit": str(limit), "lastShareId": cursor or "0"}
@@ -236,6 +282,22 @@ class Pan123(ProviderClient):
             return unwrap(self.transport.send(method, path, headers=headers, params=params, body=body))
 
         return with_token(self.tokens, send)
+
+
+def _adopted(item: dict[str, Any], request: CreateShareRequest, request_id: str | None) -> Share:
+    """A listed share as the answer to the request that made it (the list does not say which files it holds)."""
+    share_key = str(_field(item, "shareKey"))
+    return Share(
+        provider=PROVIDER,
+        share_id=str(_field(item, "shareId")),
+        share_key=share_key,
+        url=SHARE_URL.format(share_key=share_key),
+        password=request.password,
+        expires_at=parse_expiration(item.get("expiration")) if request.expire_days else None,
+        name=request.name,
+        file_ids=[str(file_id) for file_id in request.file_ids],
+        provider_request_id=request_id,
+    )
 
 
 def _listed_share(item: dict[str, Any], request_id: str | None) -> ListedShare:
