@@ -19,15 +19,16 @@ from local.simulators.kdocs import KdocsSimulator
 from local.simulators.pan123 import Pan123Simulator
 from local.stack import TEMPLATE, kdocs_sim_secret, pan123_sim_secret
 from local.template import Template
-from sharelink.tokens import SecretTokens
 from tests.leaks import OBSERVED, leaked, observe
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 PAN123_SECRET = "sharelink-test/pan123"
 IDEMPOTENCY_TABLE = Template(TEMPLATE).resources["IdempotencyTable"]["Properties"]
 KDOCS_SECRET = "sharelink-test/kdocs"
+TOKEN_RENEWAL_QUEUE = "sharelink-test-token-renewal"
 # Short enough for timeout tests to be quick, long enough for a loaded CI machine.
 PROVIDER_TIMEOUT_S = "1"
+PROVIDER_SETTLE_S = "3"
 # What the template's Globals give every function; X-Ray has no daemon here.
 FUNCTION_ENV = {
     "PROVIDER_TIMEOUT_S": PROVIDER_TIMEOUT_S,
@@ -36,6 +37,9 @@ FUNCTION_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "IDEMPOTENCY_TABLE": "sharelink-test-idempotency",
     "EVENT_BUS_NAME": "default",
+    # How long after a timed-out create a retry waits for the provider to settle (60 s deployed).
+    "PROVIDER_SETTLE_S": PROVIDER_SETTLE_S,
+    "TOKEN_RENEWAL_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{TOKEN_RENEWAL_QUEUE}",
 }
 # Set before any test module imports the layer: Powertools reads it when sharelink.observability is imported.
 os.environ.update(FUNCTION_ENV)
@@ -96,6 +100,8 @@ def observe_results(aws: LocalAws) -> None:
 
 def forget_cached_secrets() -> None:
     """Each imported handler module reads its secret through its own cache (sharelink.tokens.SecretTokens)."""
+    from sharelink.tokens import SecretTokens  # not at the top: the layer reads FUNCTION_ENV when first imported
+
     for name in ("pan123_api", "pan123_events", "kdocs_api", "kdocs_events"):
         module = sys.modules.get(name)
         for value in vars(module).values() if module else ():
@@ -110,6 +116,7 @@ def fresh_aws(aws: LocalAws) -> Iterator[LocalAws]:
     aws.reset()
     forget_cached_secrets()
     aws.create_table(FUNCTION_ENV["IDEMPOTENCY_TABLE"], IDEMPOTENCY_TABLE)
+    aws.client("sqs").create_queue(QueueName=TOKEN_RENEWAL_QUEUE)
     yield aws
     observe_results(aws)
 

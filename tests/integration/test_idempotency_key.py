@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from tests.conftest import invoke, load_event
+from tests.conftest import PROVIDER_SETTLE_S, invoke, load_event
 
 PAN123_BODY = {"shareName": "报告", "shareExpire": 7, "fileIDList": "1,2"}
 KDOCS_BODY = {"file_token": "doc-1", "permission": "read", "reset": True}
@@ -64,13 +66,28 @@ def test_without_a_key_every_post_creates(provider):
 
 
 def test_a_failed_call_is_not_remembered(provider):
+    """A 5xx may hide a share the provider made: the retry waits for the provider to settle, then reconciles."""
     module, sim, event_name, body, _, status = provider
-    sim.faults.add("http500")
+    sim.faults.add("http500", method="POST")
 
     failed = post(module, event_name, body, "key-3")
+    too_soon = post(module, event_name, body, "key-3")
+    time.sleep(float(PROVIDER_SETTLE_S))
     retried = post(module, event_name, body, "key-3")
 
-    assert (failed[0], retried[0]) == (502, status)
+    assert (failed[0], too_soon[0], retried[0]) == (502, 409, status)
+    assert int(too_soon[1]["Retry-After"]) <= float(PROVIDER_SETTLE_S)
+
+
+def test_a_refused_create_is_retried_at_once(pan123_api, pan123_sim):
+    """A refusal in the provider's envelope proves nothing was made: no waiting, no reconciling."""
+    pan123_sim.faults.add("code", code=5066, message="文件不存在")
+
+    refused = post(pan123_api, "pan123_create.json", PAN123_BODY, "key-5")
+    retried = post(pan123_api, "pan123_create.json", PAN123_BODY, "key-5")
+
+    assert (refused[0], retried[0]) == (404, 201)
+    assert not [call for call in pan123_sim.requests if call.path.endswith("/share/list")]
 
 
 def test_the_same_body_in_the_providers_field_names_is_the_same_request(pan123_api, pan123_sim):

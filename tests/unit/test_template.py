@@ -242,5 +242,21 @@ def test_events_functions_may_consume_their_own_queue_only():
         assert "Events" not in FUNCTIONS[function_id]["Properties"], function_id
         queue = {"Fn::GetAtt": [f"{provider}RequestsQueue", "Arn"]}
         assert mapping_of(function_id)["EventSourceArn"] == queue
-        sqs = [statement for statement in statements(function_id) if "sqs:" in str(statement["Action"])]
-        assert [statement["Resource"] for statement in sqs] == [queue], function_id
+        consume = [
+            statement for statement in statements(function_id) if "sqs:ReceiveMessage" in str(statement["Action"])
+        ]
+        assert [statement["Resource"] for statement in consume] == [queue], function_id
+
+
+def test_provider_functions_may_only_send_renewal_requests():
+    """A rejected token is reported to the tokens function's queue; nothing else is sent anywhere."""
+    renewal_queue = {"Fn::GetAtt": ["TokenRenewalQueue", "Arn"]}
+    for function_id in ("Pan123ApiFunction", "KdocsApiFunction", "Pan123EventsFunction", "KdocsEventsFunction"):
+        send = [statement for statement in statements(function_id) if "sqs:SendMessage" in str(statement["Action"])]
+        assert [(statement["Action"], statement["Resource"]) for statement in send] == [
+            ("sqs:SendMessage", renewal_queue)
+        ], function_id
+        assert FUNCTIONS[function_id]["Properties"]["Environment"]["Variables"]["TOKEN_RENEWAL_QUEUE_URL"] == {
+            "Ref": "TokenRenewalQueue"
+        }
+    assert mapping_of("TokensFunction")["EventSourceArn"] == renewal_queue

@@ -16,7 +16,7 @@ from aws_lambda_powertools.shared.json_encoder import Encoder
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from sharelink.errors import MalformedJson, ProviderRateLimited, RequestTooLarge, RouteNotFound, SharelinkError
+from sharelink.errors import MalformedJson, RequestTooLarge, RetryLater, RouteNotFound, SharelinkError
 from sharelink.observability import logger
 from sharelink.transport import DEADLINE
 from sharelink.validation import MAX_BODY_BYTES, parse_json_body, validation_error
@@ -143,7 +143,7 @@ def error_body(error: SharelinkError, request_id: str) -> ErrorBody:
 
 def error_response(app: APIGatewayHttpResolver, error: SharelinkError) -> Response:
     body = error_body(error, app.current_event.request_context.request_id)
-    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, ProviderRateLimited) else None
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RetryLater) else None
     return json_response(error.status, body, headers)
 
 

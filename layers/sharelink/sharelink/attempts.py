@@ -5,7 +5,9 @@ a failed call, so a retry (same Idempotency-Key, or a storage-event redelivery) 
 create therefore writes an attempt record before it sends; a later run of the same request that finds the record
 first asks the provider for the share the earlier attempt may have made (`ShareProvider.find_created`):
 - exactly one unclaimed candidate: that share is the answer, nothing is created;
-- none: nothing was made, and the create is sent;
+- none, once the earlier attempt has had time to settle (`settle_s` after it started; a provider may still be
+  working on a request its caller gave up on): nothing was made, and the create is sent; before that, the request
+  is answered "still in progress, retry after N s" (409 over HTTP; a retried record on the storage path);
 - several: which one is ours cannot be told, so nothing is created and the request fails with `outcome_unknown`.
 Every share a request ends with is claimed (one item per share id), so two requests never answer the same share.
 """
@@ -15,16 +17,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sharelink.errors import OutcomeUnknown
+from sharelink.errors import AttemptUnsettled, OutcomeUnknown, SharelinkError
 from sharelink.providers.base import Attempt, RequestModel, ShareProvider
 from sharelink.share import Share
 
 ONE_DAY_S = 24 * 3600
+# How long after an attempt started a provider may still act on it (its own gateway's timeout, presumably).
+DEFAULT_SETTLE_S = 60
 # Claims outlive any retry of the request that made the share (Powertools remembers answers for a day).
 CLAIM_LIFETIME_S = 30 * ONE_DAY_S
 
@@ -32,9 +37,17 @@ CLAIM_LIFETIME_S = 30 * ONE_DAY_S
 class Attempts:
     """Attempt records, claims and the newest share id, in the idempotency table (key `id`, TTL `expiration`)."""
 
-    def __init__(self, dynamodb: Any, table: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        dynamodb: Any,
+        table: str,
+        *,
+        settle_s: float = DEFAULT_SETTLE_S,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.dynamodb = dynamodb
         self.table = table
+        self.settle = timedelta(seconds=settle_s)
         self.clock = clock
 
     def create_once(self, request_id: str, request: RequestModel, provider: ShareProvider) -> Share:
@@ -45,11 +58,26 @@ class Attempts:
             found = self._adopt(provider, provider.find_created(request, earlier), attempt_key)
             if found is not None:
                 return found
+            self._check_settled(earlier)
         self._record_attempt(attempt_key, provider, request)
-        share = provider.create_share(request)
+        try:
+            share = provider.create_share(request)
+        except SharelinkError as error:
+            if not error.may_have_acted:
+                self._forget(attempt_key)
+            raise
         self._claim(provider.name, share.share_id, attempt_key, only_if_free=False)
         self._remember_newest(provider.name, share.share_id)
         return share
+
+    def _check_settled(self, earlier: Attempt) -> None:
+        unsettled = (earlier.started_at + self.settle - self.clock()).total_seconds()
+        if unsettled > 0:
+            raise AttemptUnsettled(
+                "an earlier attempt of this request timed out and the provider may still be making its share: "
+                f"retry in {math.ceil(unsettled)} s",
+                retry_after=math.ceil(unsettled),
+            )
 
     def _adopt(self, provider: ShareProvider, candidates: list[Share], attempt_key: str) -> Share | None:
         unclaimed = [
@@ -127,6 +155,10 @@ class Attempts:
         answer = self.dynamodb.get_item(TableName=self.table, Key={"id": {"S": key}}, ConsistentRead=True)
         item: dict[str, Any] | None = answer.get("Item")
         return item
+
+    def _forget(self, attempt_key: str) -> None:
+        """The provider's answer shows the attempt made nothing: a retry need not reconcile."""
+        self.dynamodb.delete_item(TableName=self.table, Key={"id": {"S": attempt_key}})
 
     def _put(self, item: dict[str, Any]) -> None:
         self.dynamodb.put_item(TableName=self.table, Item=item)

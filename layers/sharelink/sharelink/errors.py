@@ -9,6 +9,8 @@ class SharelinkError(Exception):
     status = 500
     code = "internal_error"
     transient = False
+    # A create that failed this way may still have made its share (sharelink.attempts).
+    may_have_acted = False
 
     def __init__(
         self,
@@ -92,14 +94,26 @@ class ProviderRejected(SharelinkError):
     code = "provider_rejected"
 
 
-class ProviderRateLimited(SharelinkError):
-    status = 429
-    code = "provider_rate_limited"
+class RetryLater(SharelinkError):
+    """A failure that says when to try again (the Retry-After header; a storage request's next delivery)."""
+
     transient = True
 
     def __init__(self, message: str, *, retry_after: int = 1, **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
+
+
+class ProviderRateLimited(RetryLater):
+    status = 429
+    code = "provider_rate_limited"
+
+
+class AttemptUnsettled(RetryLater):
+    """An earlier attempt's create may still be under way at the provider."""
+
+    status = 409
+    code = "idempotency_conflict"
 
 
 class ProviderAuthFailed(SharelinkError):
@@ -114,15 +128,25 @@ class ProviderAuthFailed(SharelinkError):
 
 
 class ProviderError(SharelinkError):
+    """A 5xx, an answer that is not the provider's envelope, an unknown code: what happened is not known."""
+
     status = 502
     code = "provider_error"
     transient = True
+    may_have_acted = True
+
+
+class ProviderUnreachable(ProviderError):
+    """The connection was refused: the request never reached the provider."""
+
+    may_have_acted = False
 
 
 class ProviderTimeout(SharelinkError):
     status = 504
     code = "provider_timeout"
     transient = True
+    may_have_acted = True
 
 
 class TokenRejected(Exception):

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, SerializeAsAny
 
-from sharelink.attempts import Attempts
+from sharelink.attempts import DEFAULT_SETTLE_S, Attempts
 from sharelink.errors import IdempotencyConflict
 from sharelink.providers.base import RequestModel, ShareProvider
 from sharelink.share import Share
@@ -34,7 +34,8 @@ def persistence_from_env(session: boto3.Session) -> DynamoDBPersistenceLayer:
 
 def attempts_from_env(session: boto3.Session) -> Attempts:
     """Attempt records and claims live in the same table."""
-    return Attempts(session.client("dynamodb"), os.environ["IDEMPOTENCY_TABLE"])
+    settle_s = float(os.environ.get("PROVIDER_SETTLE_S") or DEFAULT_SETTLE_S)
+    return Attempts(session.client("dynamodb"), os.environ["IDEMPOTENCY_TABLE"], settle_s=settle_s)
 
 
 class Keyed(BaseModel):

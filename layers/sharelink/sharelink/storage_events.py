@@ -28,11 +28,11 @@ from sharelink.errors import (
     OutcomeUnknown,
     ProviderForbidden,
     ProviderNotFound,
-    ProviderRateLimited,
     ProviderRejected,
     RequestObjectMissing,
     RequestTooLarge,
     RequestUnreadable,
+    RetryLater,
     SharelinkError,
 )
 from sharelink.idempotency import ONE_DAY, attempts_from_env, persistence_from_env
@@ -156,8 +156,8 @@ class ShareRequests:
             except IdempotencyAlreadyInProgressError:
                 logger.info("another delivery of this request is in progress; this one will be retried")
                 raise
-            except ProviderRateLimited as limited:
-                self._delay(record, limited.retry_after)
+            except RetryLater as later:
+                self._delay(record, later.retry_after)
                 raise
             except SharelinkError as error:
                 logger.warning(
@@ -173,7 +173,7 @@ class ShareRequests:
             ReceiptHandle=record.receipt_handle,
             VisibilityTimeout=min(seconds, MAX_VISIBILITY_S),
         )
-        logger.info("rate limited: the request comes back later", extra={"retry_after_s": seconds})
+        logger.info("the request comes back later", extra={"retry_after_s": seconds})
 
     def process_message(self, body: str) -> None:
         notification = json.loads(body)

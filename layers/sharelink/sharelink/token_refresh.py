@@ -12,6 +12,7 @@ import boto3
 
 from sharelink.errors import SharelinkError
 from sharelink.observability import logger, metrics
+from sharelink.renewal import fingerprint
 from sharelink.tokens import expires_at
 
 
@@ -44,14 +45,35 @@ class TokenRefresher:
             {os.environ[variable]: renewer for variable, renewer in renewers.items()}, session.client("secretsmanager")
         )
 
+    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+        """A scheduled run, or a batch of renewal requests from the provider functions (sharelink.renewal)."""
+        if "Records" not in event:
+            return self.run()
+        asked = {json.loads(record["body"])["provider"]: json.loads(record["body"]) for record in event["Records"]}
+        outcomes = {name: self._renew_rejected(request["rejected"], name) for name, request in asked.items()}
+        logger.info("renewal requests handled", extra={"outcomes": outcomes})
+        # A renewal that failed raised the alarm; retrying it now would only knock on the provider again.
+        return {"batchItemFailures": []}
+
     def run(self) -> dict[str, str]:
         """Each provider's outcome: "renewed", "fresh" (nothing to do) or "failed" (the old secret stays)."""
         return {renewer.name: self._renew(secret_id, renewer) for secret_id, renewer in self.secrets.items()}
 
-    def _renew(self, secret_id: str, renewer: Renewer) -> str:
-        secret = json.loads(self.client.get_secret_value(SecretId=secret_id)["SecretString"])
+    def _renew_rejected(self, rejected: str, provider: str) -> str:
+        """Renew now, unless the stored token is no longer the rejected one (another request already renewed it)."""
+        secret_id, renewer = next((key, value) for key, value in self.secrets.items() if value.name == provider)
+        secret = self._read(secret_id)
+        if fingerprint(str(secret.get("access_token") or "")) != rejected:
+            return "already renewed"
+        return self._renew(secret_id, renewer, secret, force=True)
+
+    def _renew(
+        self, secret_id: str, renewer: Renewer, secret: dict[str, Any] | None = None, *, force: bool = False
+    ) -> str:
+        secret = secret if secret is not None else self._read(secret_id)
         deadline = expires_at(secret)
-        if secret.get("access_token") and deadline and deadline - self.clock() > renewer.renew_before:
+        fresh = secret.get("access_token") and deadline and deadline - self.clock() > renewer.renew_before
+        if fresh and not force:
             logger.info("token still fresh", extra={"provider": renewer.name, "expires_at": secret["expires_at"]})
             return "fresh"
         try:
@@ -67,3 +89,7 @@ class TokenRefresher:
         logger.info("token renewed", extra={"provider": renewer.name, "expires_at": renewed["expires_at"]})
         metrics.add_metric(name="TokenRenewed", unit="Count", value=1)
         return "renewed"
+
+    def _read(self, secret_id: str) -> dict[str, Any]:
+        secret: dict[str, Any] = json.loads(self.client.get_secret_value(SecretId=secret_id)["SecretString"])
+        return secret

@@ -11,6 +11,8 @@ import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from sharelink.errors import ProviderAuthFailed, TokenRejected
+from sharelink.observability import metrics
+from sharelink.renewal import RenewalRequests
 
 SECRET_CACHE_SECONDS = 300
 
@@ -27,6 +29,10 @@ class IssuedToken:
 class TokenSource(Protocol):
     def access_token(self, *, fresh: bool = False) -> str:
         """The current access token; `fresh` bypasses any cache."""
+        ...
+
+    def rejected(self, token: str) -> None:
+        """The provider still rejects `token` after a fresh read of the secret."""
         ...
 
 
@@ -53,12 +59,14 @@ class SecretTokens:
         *,
         provider: str,
         first_use: Callable[[dict[str, Any]], str] | None = None,
+        renewal: RenewalRequests | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.secret_id = secret_id
         self.secrets = SecretsProvider(boto3_session=session)
         self.provider = provider
         self.first_use = first_use
+        self.renewal = renewal
         self.clock = clock
         self.minted: str | None = None
 
@@ -78,6 +86,12 @@ class SecretTokens:
             self.minted = self.first_use(secret)
         return self.minted
 
+    def rejected(self, token: str) -> None:
+        """Not left to expire on its own: count it (alarm ProviderAuthFailed) and ask the tokens function to renew."""
+        metrics.add_metric(name="ProviderAuthFailed", unit="Count", value=1)
+        if self.renewal is not None and token != self.minted:
+            self.renewal.ask(self.provider, token)
+
     def _read(self, fresh: bool) -> dict[str, Any]:
         secret = self.secrets.get(self.secret_id, transform="json", max_age=SECRET_CACHE_SECONDS, force_fetch=fresh)
         return secret if isinstance(secret, dict) else {}
@@ -89,8 +103,10 @@ def with_token[T](tokens: TokenSource, call: Callable[[str], T]) -> T:
         return call(tokens.access_token())
     except TokenRejected:
         pass
+    token = tokens.access_token(fresh=True)
     try:
-        return call(tokens.access_token(fresh=True))
+        return call(token)
     except TokenRejected as rejected:
+        tokens.rejected(token)
         reason = f"{rejected.provider} rejected the stored access token, also after re-reading the secret"
         raise ProviderAuthFailed.refused(rejected, reason) from None

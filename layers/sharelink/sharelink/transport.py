@@ -16,7 +16,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from sharelink.errors import ProviderError, ProviderTimeout
+from sharelink.errors import ProviderTimeout, ProviderUnreachable
 
 # Only calls that are safe to repeat are retried on read errors and 5xx. A POST that timed out may
 # already have created a share, so it is never resent; a refused connection never reached the provider,
@@ -154,7 +154,7 @@ class HttpTransport:
             if _was_dropped(exc):
                 message = f"{self.provider} dropped the connection before answering"
                 raise ProviderTimeout(message, provider=self.provider) from None
-            raise ProviderError(f"{self.provider} could not be reached", provider=self.provider) from None
+            raise ProviderUnreachable(f"{self.provider} could not be reached", provider=self.provider) from None
         return Reply(response.status_code, response.content, response.headers)
 
     def _timeout(self, timeout_s: float) -> ProviderTimeout:

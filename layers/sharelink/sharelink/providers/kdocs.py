@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any, ClassVar
 from urllib.parse import quote, urlencode
 
@@ -22,6 +22,7 @@ from sharelink.errors import (
     TokenRejected,
 )
 from sharelink.providers.base import Attempt, ProviderClient, RequestModel
+from sharelink.renewal import RenewalRequests
 from sharelink.share import Share, rfc3339
 from sharelink.tokens import IssuedToken, SecretTokens, with_token
 from sharelink.transport import HttpTransport, Reply, Transport, retry_after
@@ -35,6 +36,10 @@ SCOPE = "edit_personal_files"
 RENEW_BEFORE = timedelta(hours=2)
 TOKEN_REJECTED_CODES = {30001}
 RATE_LIMITED_CODES = {30002}
+# 30002 means "quota or rate exceeded". An app's daily quota resets at midnight (presumably Asia/Shanghai) and the
+# provider sends no Retry-After: a message with one of these words is read as the daily quota (both unconfirmed).
+DAILY_QUOTA_WORDS = ("quota", "today", "daily", "per day", "配额", "今日", "当日", "今天")
+QUOTA_TIMEZONE = timezone(timedelta(hours=8))
 # The WPS/KDocs common code table (unconfirmed for this host, see notes.md); unlisted codes are provider errors.
 ERROR_CODES: dict[int, type[SharelinkError]] = {
     10001: ProviderRejected,
@@ -105,7 +110,7 @@ def unwrap(reply: Reply) -> dict[str, Any]:
             f"kdocs is rate limiting: {message or 'quota or rate exceeded'}",
             provider=PROVIDER,
             provider_code=code if code is not None else reply.status,
-            retry_after=retry_after(reply.headers),
+            retry_after=_retry_after(reply, message),
         )
     if code == 0 and reply.status < 400:
         data = envelope.get("data")
@@ -115,6 +120,15 @@ def unwrap(reply: Reply) -> dict[str, Any]:
         raise ProviderError(f"kdocs answered HTTP {reply.status} without its JSON envelope", provider=PROVIDER)
     error = ERROR_CODES.get(code, ProviderError)
     raise error(f"kdocs refused the request: {message}", provider=PROVIDER, provider_code=code)
+
+
+def _retry_after(reply: Reply, message: str) -> int:
+    """The provider's Retry-After; else, for a used-up daily quota, the seconds until it resets."""
+    if "Retry-After" in reply.headers or not any(word in message.lower() for word in DAILY_QUOTA_WORDS):
+        return retry_after(reply.headers)
+    now = datetime.now(QUOTA_TIMEZONE)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), QUOTA_TIMEZONE)
+    return max(1, int((midnight - now).total_seconds()) + 1)
 
 
 def _message(envelope: Any) -> str:
@@ -185,7 +199,10 @@ class Kdocs(ProviderClient):
     def from_env(cls, session: boto3.Session) -> Kdocs:
         config = provider_config("KDOCS", DEFAULT_BASE_URL)
         transport = HttpTransport(config.base_url, provider=PROVIDER, timeout_s=config.timeout_s)
-        return cls(transport, SecretTokens(config.secret_id, session, provider=PROVIDER))
+        return cls(
+            transport,
+            SecretTokens(config.secret_id, session, provider=PROVIDER, renewal=RenewalRequests.from_env(session)),
+        )
 
     def renew_secret(self, secret: dict[str, Any]) -> dict[str, Any]:
         """The secret after the refresh_token grant; a new refresh_token is kept when one comes back."""

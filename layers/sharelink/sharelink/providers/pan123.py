@@ -21,6 +21,7 @@ from sharelink.errors import (
     TokenRejected,
 )
 from sharelink.providers.base import Attempt, ProviderClient, RequestModel
+from sharelink.renewal import RenewalRequests
 from sharelink.share import Share, rfc3339
 from sharelink.tokens import IssuedToken, SecretTokens, with_token
 from sharelink.transport import HttpTransport, Reply, Transport, retry_after
@@ -199,7 +200,16 @@ class Pan123(ProviderClient):
         def first_use(secret: dict[str, Any]) -> str:
             return mint_token(transport, *_client_credentials(secret)).access_token
 
-        return cls(transport, SecretTokens(config.secret_id, session, provider=PROVIDER, first_use=first_use))
+        return cls(
+            transport,
+            SecretTokens(
+                config.secret_id,
+                session,
+                provider=PROVIDER,
+                renewal=RenewalRequests.from_env(session),
+                first_use=first_use,
+            ),
+        )
 
     def renew_secret(self, secret: dict[str, Any]) -> dict[str, Any]:
         """The secret with a new access token: one token endpoint call, whatever happens."""
