@@ -241,3 +241,17 @@ def test_a_request_version_deleted_for_good_is_rejected(pan123_events, pan123_si
     assert answer == {"batchItemFailures": []}
     written = result(fresh_aws, bucket, key)
     assert (written["status"], written["error"]["code"]) == ("rejected", "request_not_found")
+
+
+def test_a_huge_file_name_from_the_provider_still_fits_the_remembered_answer(kdocs_api, kdocs_sim):
+    """A 400 KB file name would make the remembered answer exceed DynamoDB's 400 KB item: it is shortened."""
+    kdocs_sim.add_file("huge-name", "名" * 200_000 + ".docx")
+    body = {"file_token": "huge-name", "permission": "read"}
+
+    first = post(kdocs_api, "kdocs_create.json", body, "huge-1")
+    again = post(kdocs_api, "kdocs_create.json", body, "huge-1")
+
+    assert (first[0], again[0]) == (200, 200)
+    assert len(first[2]["name"]) == 1024 and first[2]["name"].endswith("…")
+    assert again[2] == first[2]
+    assert sum(call.method == "POST" for call in kdocs_sim.requests) == 1

@@ -6,6 +6,18 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, field_serializer
 
+# Text a provider sends back is shortened to this: an answer must fit where it is remembered (a DynamoDB item
+# holds 400 KB) and in a result object.
+MAX_PROVIDER_TEXT = 1024
+
+
+def bounded_text(text: object) -> str | None:
+    """A provider's text (a file name), shortened with an ellipsis past MAX_PROVIDER_TEXT characters."""
+    if text is None:
+        return None
+    value = str(text)
+    return value if len(value) <= MAX_PROVIDER_TEXT else value[: MAX_PROVIDER_TEXT - 1] + "…"
+
 
 def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -156,13 +156,15 @@ class ShareRequests:
             except IdempotencyAlreadyInProgressError:
                 logger.info("another delivery of this request is in progress; this one will be retried")
                 raise
-            except RetryLater as later:
-                self._delay(record, later.retry_after)
-                raise
             except SharelinkError as error:
                 logger.warning(
                     "share request will be retried", extra={"code": error.code, "provider_code": error.provider_code}
                 )
+                if isinstance(error, RetryLater):
+                    self._delay(record, error.retry_after)
+                raise
+            except Exception:
+                logger.exception("share request failed; it will be retried")
                 raise
 
     def _delay(self, record: SQSRecord, seconds: int) -> None:

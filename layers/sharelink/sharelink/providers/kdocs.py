@@ -23,7 +23,7 @@ from sharelink.errors import (
 )
 from sharelink.providers.base import Attempt, ProviderClient, RequestModel
 from sharelink.renewal import RenewalRequests
-from sharelink.share import Share, rfc3339
+from sharelink.share import Share, bounded_text, rfc3339
 from sharelink.tokens import IssuedToken, SecretTokens, with_token
 from sharelink.transport import HttpTransport, Reply, Transport, retry_after
 from sharelink.validation import one_of, two_spellings
@@ -149,7 +149,7 @@ def normalize(data: dict[str, Any], file_token: str, status: str | None = None) 
         url=str(data["link_url"]),
         expires_at=datetime.fromtimestamp(int(expire_time), UTC) if expire_time else None,
         permission=data.get("link_permission"),
-        name=data.get("filename"),
+        name=bounded_text(data.get("filename")),
         file_ids=[file_token],
         status=str(data.get("status") or status or "open"),
         allow_comment="comment" in (data.get("ext_perm_list") or []),
