@@ -3,6 +3,9 @@
 SHELL := /bin/bash
 export PYENV_VERSION := 3.11.7:3.12.1:3.13.0
 export SAM_CLI_TELEMETRY := 0
+# p123client (a client the tests run against the simulator) needs urllib3.future; built with this it installs beside
+# urllib3 instead of replacing it for the whole venv (see requirements-dev.txt).
+export URLLIB3_NO_OVERRIDE := 1
 PYTHON ?= python3.13
 PIP := --quiet --disable-pip-version-check --root-user-action=ignore
 VENV := .venv

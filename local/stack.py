@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from local.aws.emulator import LocalAws
+from local.aws.iam import function_roles
 from local.runtime.event_sources import QueuePoller, Schedule
 from local.runtime.functions import FunctionRuntime
 from local.runtime.gateway import Gateway
@@ -41,6 +42,8 @@ class LocalStack:
     """Start with `start()`, or use as a context manager.
 
     `real` maps a provider ("pan123", "kdocs") to (base URL, secret JSON) to use it instead of its simulator.
+    `queue_visibility_timeout_s` replaces the template's VisibilityTimeout of the queues the pollers drain, so that
+    failed messages come back in seconds instead of minutes (SQS itself decides, as in AWS).
     """
 
     def __init__(
@@ -50,11 +53,13 @@ class LocalStack:
         real: dict[str, tuple[str, dict[str, str]]] | None = None,
         parameters: dict[str, str] | None = None,
         sim_lifetime_s: float = 900,
+        queue_visibility_timeout_s: int | None = None,
     ) -> None:
         self.port = port
         self.real = real or {}
         self.parameters = parameters or {}
         self.sim_lifetime_s = sim_lifetime_s
+        self.queue_visibility_timeout_s = queue_visibility_timeout_s
         # A process of its own: moto's backends are per process, so two stacks in one process would share them.
         self.aws = LocalAws(separate_process=True)
         self.sims: dict[str, Any] = {}
@@ -74,10 +79,14 @@ class LocalStack:
                 base_url = self.sims[name].url
                 self.secrets[name] = provider.simulated_secret(base_url)
             parameters[provider.base_url_parameter] = base_url
-        self.template = Template(TEMPLATE, parameters)
-        self.aws.deploy(self.template, {PROVIDERS[name].secret: value for name, value in self.secrets.items()})
+        # The secrets first: their ARNs (a Ref in the functions' environment and roles) are chosen by the emulator.
+        template = Template(TEMPLATE, parameters)
+        secret_values = {PROVIDERS[name].secret: value for name, value in self.secrets.items()}
+        self.template = template.with_deployed_arns(self.aws.deploy(template, secret_values))
+        self.aws.use_roles(function_roles(self.template))
         self.runtimes = {
-            logical_id: FunctionRuntime(spec, self.aws.env) for logical_id, spec in self.template.functions().items()
+            logical_id: FunctionRuntime(spec, self.aws.role_env(logical_id))
+            for logical_id, spec in self.template.functions().items()
         }
         self.gateway = Gateway(self.template.http_routes(), self.runtimes, self.port).start()
         self.pollers = [self._poller(subscription).start() for subscription in self.template.queue_subscriptions()]
@@ -88,24 +97,32 @@ class LocalStack:
         return self
 
     def _poller(self, subscription: QueueSubscription) -> QueuePoller:
-        name = self.template.physical_name(subscription.queue_id)
+        queue_url = self.aws.queue_url(self.template.physical_name(subscription.queue_id))
+        self._set_visibility_timeout(queue_url, subscription.queue_id)
         return QueuePoller(
             self.aws.client("sqs"),
-            self.aws.queue_url(name),
+            queue_url,
             self.template.arn(subscription.queue_id),
             self.runtimes[subscription.function_id],
             batch_size=subscription.batch_size,
             concurrency=subscription.max_concurrency,
         )
 
+    def _set_visibility_timeout(self, queue_url: str, queue_id: str) -> None:
+        seconds = self.queue_visibility_timeout_s or self.template.queue_visibility_timeout_s(queue_id)
+        self.aws.client("sqs").set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": str(seconds)})
+
     def stop(self) -> None:
-        for poller in self.pollers:
-            poller.stop()
-        for schedule in self.schedules:
-            schedule.stop()
+        """Everything before the emulator. The event sources are told to stop all at once, and the workers killed
+        before waiting for the sources, so that no running invocation holds the shutdown up."""
+        event_sources: list[QueuePoller | Schedule] = [*self.pollers, *self.schedules]
+        for source in event_sources:
+            source.stopping.set()
         self.gateway.stop()
         for runtime in self.runtimes.values():
             runtime.stop()
+        for source in event_sources:
+            source.stop()
         for sim in self.sims.values():
             sim.stop()
         self.aws.stop()

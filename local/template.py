@@ -11,7 +11,6 @@ import yaml
 
 STACK_NAME = "sharelink-local"
 PSEUDO_PARAMETERS = {
-    "AWS::StackName": STACK_NAME,
     "AWS::Region": "us-east-1",
     "AWS::AccountId": "123456789012",
     "AWS::Partition": "aws",
@@ -48,6 +47,9 @@ class FunctionSpec:
     module: str
     handler: str
     environment: dict[str, str]
+    # Lambda's defaults when neither the function nor Globals set them.
+    timeout_s: int = 3
+    memory_mb: int = 128
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,26 @@ class HttpRoute:
 
 
 class Template:
-    def __init__(self, path: Path, parameters: dict[str, str] | None = None) -> None:
+    """template.yaml, resolved for one local stack.
+
+    `stack_name` and `physical_names` (logical id -> name) name the resources as a stack (or a test's fixtures)
+    names them; `deployed_arns` (logical id -> ARN) gives the ARNs only AWS can choose (a secret's random suffix).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        parameters: dict[str, str] | None = None,
+        *,
+        stack_name: str = STACK_NAME,
+        physical_names: dict[str, str] | None = None,
+        deployed_arns: dict[str, str] | None = None,
+    ) -> None:
+        self.path = path
         self.root = path.parent
+        self.stack_name = stack_name
+        self.physical_names = physical_names or {}
+        self.deployed_arns = deployed_arns or {}
         self.body = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
         self.resources: dict[str, dict[str, Any]] = self.body["Resources"]
         self.parameters = {
@@ -102,6 +122,8 @@ class Template:
                 module=module,
                 handler=handler,
                 environment={key: str(self.resolve(value)) for key, value in env.items()},
+                timeout_s=int(props.get("Timeout", globals_.get("Timeout", 3))),
+                memory_mb=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
             )
         return specs
 
@@ -128,6 +150,10 @@ class Template:
             )
         ]
 
+    def queue_visibility_timeout_s(self, queue_id: str) -> int:
+        """The queue's VisibilityTimeout (SQS's default, 30 s, when the template sets none)."""
+        return int(self.resources[queue_id]["Properties"].get("VisibilityTimeout", 30))
+
     def schedules(self) -> dict[str, float]:
         """Function id -> period in seconds, for each `rate(...)` schedule event."""
         periods = {}
@@ -137,22 +163,40 @@ class Template:
                     periods[function_id] = _rate_seconds(str(self.resolve(event["Properties"]["ScheduleExpression"])))
         return periods
 
+    def with_deployed_arns(self, arns: dict[str, str]) -> Template:
+        """The same template, knowing the ARNs the emulator gave its resources."""
+        return Template(
+            self.path,
+            self.parameters,
+            stack_name=self.stack_name,
+            physical_names=self.physical_names,
+            deployed_arns=self.deployed_arns | arns,
+        )
+
     def arn(self, logical_id: str) -> str:
-        """The ARN moto gives the resource."""
+        """The ARN moto gives the resource.
+
+        A secret's ARN ends in a random suffix: before it is deployed, this is the pattern IAM matches it with.
+        """
+        if logical_id in self.deployed_arns:
+            return self.deployed_arns[logical_id]
         name = self.physical_name(logical_id)
         region, account = PSEUDO_PARAMETERS["AWS::Region"], PSEUDO_PARAMETERS["AWS::AccountId"]
         return {
             "AWS::SQS::Queue": f"arn:aws:sqs:{region}:{account}:{name}",
             "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
             "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{region}:{account}:table/{name}",
+            "AWS::SecretsManager::Secret": f"arn:aws:secretsmanager:{region}:{account}:secret:{name}-??????",
         }.get(self.resources[logical_id]["Type"], f"arn:aws:local:{region}:{account}:{name}")
 
     def physical_name(self, logical_id: str) -> str:
+        if logical_id in self.physical_names:
+            return self.physical_names[logical_id]
         props = self.resources[logical_id].get("Properties", {})
         for key in ("Name", "FunctionName", "QueueName", "BucketName", "TableName"):
             if key in props:
                 return str(self.resolve(props[key]))
-        return f"{STACK_NAME}-{logical_id}"
+        return f"{self.stack_name}-{logical_id}"
 
     def resolve(self, value: Any) -> Any:
         """Resolve the intrinsics the template uses in values the local stack reads."""
@@ -168,13 +212,22 @@ class Template:
         raise ValueError(f"the local stack does not resolve {name}")
 
     def _ref(self, name: str) -> Any:
+        """What CloudFormation's Ref answers: a parameter's value, a secret's ARN, a queue's URL, else the name."""
+        if name == "AWS::StackName":
+            return self.stack_name
         if name in PSEUDO_PARAMETERS:
             return PSEUDO_PARAMETERS[name]
         if name in self.parameters:
             return self.parameters[name]
-        if name in self.resources:
-            return self.physical_name(name)
-        raise KeyError(f"template has no {name}")
+        if name not in self.resources:
+            raise KeyError(f"template has no {name}")
+        resource_type = self.resources[name]["Type"]
+        if resource_type == "AWS::SecretsManager::Secret":
+            return self.arn(name)
+        if resource_type == "AWS::SQS::Queue":
+            region, account = PSEUDO_PARAMETERS["AWS::Region"], PSEUDO_PARAMETERS["AWS::AccountId"]
+            return f"https://sqs.{region}.amazonaws.com/{account}/{self.physical_name(name)}"
+        return self.physical_name(name)
 
 
 def _sub_target(target: Any) -> str:

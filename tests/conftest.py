@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from local.aws.emulator import LocalAws
+from local.aws.iam import function_roles
 from local.runtime.worker import LambdaContext
 from local.simulators.kdocs import KdocsSimulator
 from local.simulators.pan123 import Pan123Simulator
@@ -47,6 +49,47 @@ os.environ.update(FUNCTION_ENV)
 SESSION_LIFETIME_S = 3600
 
 
+def _sample_source(name: str) -> tuple[str, str]:
+    """(bucket, queue) that an S3-over-SQS sample of events/ comes from."""
+    record = json.loads((EVENTS / name).read_text())["Records"][0]
+    bucket = json.loads(record["body"])["Records"][0]["s3"]["bucket"]["name"]
+    return bucket, record["eventSourceARN"].rsplit(":", 1)[1]
+
+
+REQUESTS_BUCKET, PAN123_REQUESTS_QUEUE = _sample_source("pan123_s3_sqs.json")
+KDOCS_REQUESTS_QUEUE = _sample_source("kdocs_s3_sqs.json")[1]
+TEST_TEMPLATE = Template(
+    TEMPLATE,
+    stack_name="sharelink-test",
+    physical_names={
+        "Pan123Secret": PAN123_SECRET,
+        "KdocsSecret": KDOCS_SECRET,
+        "IdempotencyTable": FUNCTION_ENV["IDEMPOTENCY_TABLE"],
+        "TokenRenewalQueue": TOKEN_RENEWAL_QUEUE,
+        "ShareRequestsBucket": REQUESTS_BUCKET,
+        "Pan123RequestsQueue": PAN123_REQUESTS_QUEUE,
+        "KdocsRequestsQueue": KDOCS_REQUESTS_QUEUE,
+    },
+)
+"""template.yaml for the in-process tests, whose handlers act as the roles it gives them.
+
+A test's resources are the template's, named as the fixtures create them (the secrets, the table, the renewal
+queue) and as the samples in events/ name the bucket and the queues they come from. Only names change: the roles
+are the template's statements, resolved on those names, so a test reaching anything else is refused as in AWS.
+The fixtures' secrets are created after the roles, so a secret's ARN is the pattern `<name>-??????`.
+"""
+
+
+@contextmanager
+def acting_as(aws: LocalAws, function_id: str) -> Iterator[None]:
+    """Import a handler module here: its clients keep the role's credentials, the test's code goes on as admin."""
+    os.environ.update(aws.role_env(function_id))
+    try:
+        yield
+    finally:
+        os.environ.update(aws.env)
+
+
 def load_event(name: str, **changes: Any) -> dict[str, Any]:
     """A sample event from events/, with `body` (a dict is JSON-encoded) or query changes."""
     event = json.loads((EVENTS / name).read_text())
@@ -64,6 +107,8 @@ def load_event(name: str, **changes: Any) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def aws() -> Iterator[LocalAws]:
     emulator = LocalAws().start()
+    emulator.use_roles(function_roles(TEST_TEMPLATE))
+    os.environ.pop("AWS_SESSION_TOKEN", None)  # the emulator's keys are long-term: a token makes them invalid
     os.environ.update(emulator.env)
     yield emulator
     emulator.stop()
@@ -153,31 +198,36 @@ def kdocs_sim(kdocs_sim_session: KdocsSimulator, fresh_aws: LocalAws) -> KdocsSi
 def kdocs_api(kdocs_sim_session: KdocsSimulator, aws: LocalAws) -> ModuleType:
     """The KDocs API handler module, imported with the environment the template gives it."""
     os.environ.update({"KDOCS_BASE_URL": kdocs_sim_session.url, "KDOCS_SECRET_ID": KDOCS_SECRET})
-    return importlib.import_module("kdocs_api")
+    with acting_as(aws, "KdocsApiFunction"):
+        return importlib.import_module("kdocs_api")
 
 
 @pytest.fixture(scope="session")
 def pan123_api(pan123_sim_session: Pan123Simulator, aws: LocalAws) -> ModuleType:
     """The 123pan API handler module, imported with the environment the template gives it."""
     os.environ.update({"PAN123_BASE_URL": pan123_sim_session.url, "PAN123_SECRET_ID": PAN123_SECRET})
-    return importlib.import_module("pan123_api")
+    with acting_as(aws, "Pan123ApiFunction"):
+        return importlib.import_module("pan123_api")
 
 
 @pytest.fixture(scope="session")
-def pan123_events(pan123_api: ModuleType) -> ModuleType:
+def pan123_events(pan123_api: ModuleType, aws: LocalAws) -> ModuleType:
     """The 123pan events handler (same environment as the API function, plus the idempotency table)."""
-    return importlib.import_module("pan123_events")
+    with acting_as(aws, "Pan123EventsFunction"):
+        return importlib.import_module("pan123_events")
 
 
 @pytest.fixture(scope="session")
-def kdocs_events(kdocs_api: ModuleType) -> ModuleType:
-    return importlib.import_module("kdocs_events")
+def kdocs_events(kdocs_api: ModuleType, aws: LocalAws) -> ModuleType:
+    with acting_as(aws, "KdocsEventsFunction"):
+        return importlib.import_module("kdocs_events")
 
 
 @pytest.fixture(scope="session")
-def tokens_function(pan123_api: ModuleType, kdocs_api: ModuleType) -> ModuleType:
+def tokens_function(pan123_api: ModuleType, kdocs_api: ModuleType, aws: LocalAws) -> ModuleType:
     """The tokens function, with both providers' environment."""
-    return importlib.import_module("tokens_refresher")
+    with acting_as(aws, "TokensFunction"):
+        return importlib.import_module("tokens_refresher")
 
 
 def invoke(module: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:

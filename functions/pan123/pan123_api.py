@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import AfterValidator, BeforeValidator
 
 from sharelink import aws
 from sharelink.api import IdempotencyKey, create_app, json_response, responses
@@ -14,6 +15,7 @@ from sharelink.idempotency import by_idempotency_key
 from sharelink.observability import logger, metrics, tracer
 from sharelink.providers.pan123 import CreateShareRequest, Pan123, SharePage, TrafficUpdate, TrafficUpdated
 from sharelink.share import Share
+from sharelink.validation import ascii_digits, fits_int64
 
 app = create_app()
 session = aws.session()
@@ -39,8 +41,8 @@ def create_share(
 )
 @tracer.capture_method
 def list_shares(
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")] = None,
+    limit: Annotated[int, BeforeValidator(ascii_digits), Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$"), AfterValidator(fits_int64)] = None,
 ) -> SharePage:
     return pan123.list_shares(limit=limit, cursor=cursor)
 

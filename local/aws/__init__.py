@@ -1,1 +1,1 @@
-"""AWS for the local stack: moto in a process of its own, the template's resources in it."""
+"""AWS for the local stack: moto with IAM enforced (server), the functions' roles (iam), the template's resources."""

@@ -1,4 +1,8 @@
-"""The AWS side of the local stack: moto in server mode on loopback, and the template's resources in it."""
+"""The AWS side of the local stack: moto in server mode on loopback, IAM enforced, and the template's resources in it.
+
+Every request is signed and authorized (local.aws.server): the stack's own setup and the tests' checks act as the
+admin identity, each function as the role template.yaml gives it (local.aws.iam).
+"""
 
 from __future__ import annotations
 
@@ -8,45 +12,53 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import boto3
 import requests
-from moto.server import ThreadedMotoServer
+from werkzeug.serving import BaseWSGIServer
 
+from local.aws import server
+from local.aws.iam import ADMIN, Identity
 from local.template import Template
 
 REGION = "us-east-1"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class LocalAws:
-    """moto's server on loopback: a thread of this process, or (`separate_process`) a process of its own."""
+    """local.aws.server on loopback: a thread of this process, or (`separate_process`) a process of its own."""
 
     def __init__(self, *, separate_process: bool = False) -> None:
         self.separate_process = separate_process
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.server: BaseWSGIServer | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
+        self.roles: dict[str, Identity] = {}
 
     def start(self) -> LocalAws:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         if not self.separate_process:
-            self.server.start()
-            self.port = self.server.get_host_and_port()[1]
+            self.server = server.serve_in_thread()
+            self.port = self.server.server_port
             return self
         self.port = _free_port()
-        self.process = subprocess.Popen(  # noqa: S603 - moto's own server, on loopback
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+        self.process = subprocess.Popen(  # noqa: S603 - our own module, on loopback
+            [sys.executable, "-m", "local.aws.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            cwd=ROOT,
         )
         _wait_until_listening(self.port)
         return self
 
     def stop(self) -> None:
-        if self.process is None:
-            self.server.stop()
-        else:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        if self.process is not None:
             self.process.terminate()
             self.process.wait(timeout=10)
 
@@ -56,27 +68,47 @@ class LocalAws:
 
     @property
     def env(self) -> dict[str, str]:
-        """What a process needs to talk to this emulator instead of AWS."""
+        """What a process needs to talk to this emulator instead of AWS, as the admin identity."""
+        return self.env_as(ADMIN)
+
+    def env_as(self, identity: Identity) -> dict[str, str]:
+        """The environment of a process acting as `identity`: long-term keys, so no AWS_SESSION_TOKEN."""
         return {
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
+            "AWS_ACCESS_KEY_ID": identity.credentials.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": identity.credentials.secret_access_key,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
         }
 
-    def client(self, service: str) -> Any:
+    def role_env(self, function_id: str) -> dict[str, str]:
+        """The environment of a function acting as its role (one given to `use_roles`)."""
+        return self.env_as(self.roles[function_id])
+
+    def use_roles(self, roles: dict[str, Identity]) -> None:
+        """Function logical id -> role: register them, and let `role_env` hand them out."""
+        self.register(roles.values())
+        self.roles = dict(roles)
+
+    def register(self, identities: Iterable[Identity]) -> None:
+        """Make these identities known to the emulator (kept across `reset`)."""
+        registrations = {key: value for identity in identities for key, value in identity.registration().items()}
+        requests.post(f"{self.endpoint}{server.IDENTITIES_PATH}", json=registrations, timeout=5).raise_for_status()
+
+    def client(self, service: str, identity: Identity = ADMIN) -> Any:
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
             region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto accepts any credentials
+            aws_access_key_id=identity.credentials.access_key_id,
+            aws_secret_access_key=identity.credentials.secret_access_key,
         )
 
-    def deploy(self, template: Template, secret_values: dict[str, dict[str, str]]) -> None:
-        """Create the template's tables, queues, buckets and secrets (these with `secret_values[logical_id]`)."""
+    def deploy(self, template: Template, secret_values: dict[str, dict[str, str]]) -> dict[str, str]:
+        """Create the template's tables, queues, buckets and secrets (these with `secret_values[logical_id]`).
+
+        Answers the ARNs only the emulator could choose: secret logical id -> ARN.
+        """
         for logical_id, resource in template.of_type("AWS::DynamoDB::Table").items():
             self.create_table(template.physical_name(logical_id), resource["Properties"])
         queues = template.of_type("AWS::SQS::Queue")
@@ -88,10 +120,13 @@ class LocalAws:
         for logical_id, resource in template.of_type("AWS::S3::Bucket").items():
             self._create_bucket(template, template.physical_name(logical_id), resource["Properties"])
         secrets = self.client("secretsmanager")
+        arns = {}
         for logical_id, resource in template.of_type("AWS::SecretsManager::Secret").items():
             initial = json.loads(resource["Properties"].get("SecretString", "{}"))
             value = initial | secret_values.get(logical_id, {})
-            secrets.create_secret(Name=template.physical_name(logical_id), SecretString=json.dumps(value))
+            created = secrets.create_secret(Name=template.physical_name(logical_id), SecretString=json.dumps(value))
+            arns[logical_id] = str(created["ARN"])
+        return arns
 
     def queue_url(self, name: str) -> str:
         return str(self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])

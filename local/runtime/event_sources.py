@@ -7,14 +7,19 @@ import hashlib
 import threading
 from typing import Any
 
-from local.runtime.functions import FunctionRuntime, InvocationError
+from botocore.exceptions import BotoCoreError, ClientError
 
-# Lambda leaves a failed message invisible for the queue's visibility timeout (minutes). Locally it comes
-# back after this, so retries and the redrive to the dead-letter queue play out in seconds.
-LOCAL_RETRY_DELAY_S = 1
+from local.runtime.functions import FunctionRuntime, InvocationError
 
 
 class QueuePoller:
+    """Lambda's SQS event source mapping, as "Handling errors for an SQS event source in Lambda" and "Creating and
+    configuring an Amazon SQS event source mapping" describe it: the messages of a batch that succeeded are deleted;
+    a failed one (reported in batchItemFailures, or all of them when the invocation fails or times out) is left as it
+    is, to come back when its visibility timeout ends: the queue's, or the one the function itself set with
+    ChangeMessageVisibility. The mapping never changes a message's visibility, so neither does this poller.
+    """
+
     def __init__(
         self,
         sqs: Any,
@@ -45,15 +50,23 @@ class QueuePoller:
 
     def _poll(self) -> None:
         while not self.stopping.is_set():
-            messages = self.sqs.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=self.batch_size,
-                WaitTimeSeconds=1,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
-            if messages:
-                self._deliver(messages)
+            try:
+                self._poll_once()
+            except (BotoCoreError, ClientError):
+                if self.stopping.is_set():
+                    return  # the emulator went away during the shutdown
+                raise
+
+    def _poll_once(self) -> None:
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self.batch_size,
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if messages:
+            self._deliver(messages)
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         try:
@@ -67,13 +80,6 @@ class QueuePoller:
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
-        for message in messages:
-            if message["MessageId"] in failed:
-                self.sqs.change_message_visibility(
-                    QueueUrl=self.queue_url,
-                    ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=LOCAL_RETRY_DELAY_S,
-                )
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         """A record as Lambda's SQS event source mapping shapes it."""

@@ -1,13 +1,25 @@
-"""Runs a template's functions as warm worker processes, each with its own environment, as Lambda does."""
+"""Runs a template's functions as warm worker processes, each with its own environment, as Lambda does.
+
+Lambda's limits hold here as AWS documents them:
+
+- "Configure Lambda function timeout": an invocation runs at most the function's Timeout (3 s when unset). One still
+  running then is stopped and fails, reported as "Task timed out after N.NN seconds"; here its worker is killed, and
+  the next invocation starts a new one.
+- "Lambda quotas": the invocation payload is at most 6 MB each for request and response (synchronous invocation).
+  Lambda refuses a larger request before the function runs (Invoke's RequestTooLargeException, HTTP 413); a larger
+  response fails the invocation ("Response payload size exceeded maximum allowed payload size").
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import queue
+import select
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,14 +29,25 @@ from local.template import FunctionSpec
 LAYER_DIR = Path(__file__).resolve().parents[2] / "layers" / "sharelink"
 MAX_WORKERS_PER_FUNCTION = 4
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "PYENV_VERSION", "PYENV_ROOT", "TMPDIR", "SSL_CERT_FILE")
+SYNC_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
 
 
 class InvocationError(Exception):
-    """The handler raised, or its worker died: API Gateway answers 500, SQS redelivers."""
+    """The invocation failed (the handler raised or timed out, its answer was too large, its worker died, or Lambda
+    refused it): API Gateway answers 500, SQS delivers the batch again."""
+
+
+class FunctionTimedOut(InvocationError):
+    """Still running after the function's Timeout: stopped, as Lambda stops it."""
+
+
+class RequestTooLarge(InvocationError):
+    """Lambda refused the invocation, its payload being over the synchronous limit: the function never ran."""
 
 
 class _Worker:
     def __init__(self, spec: FunctionSpec, env: dict[str, str]) -> None:
+        self.spec = spec
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "local.runtime.worker", spec.module, spec.handler],
             stdin=subprocess.PIPE,
@@ -34,22 +57,57 @@ class _Worker:
             cwd=Path(__file__).resolve().parents[2],
         )
 
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
     def invoke(self, event: dict[str, Any]) -> Any:
-        assert self.process.stdin and self.process.stdout
-        self.process.stdin.write(json.dumps({"event": event, "request_id": str(uuid.uuid4())}) + "\n")
-        self.process.stdin.flush()
+        """The handler's result; a worker still busy at the function's Timeout is killed."""
+        timeout_s = self.spec.timeout_s
+        self._send(event, deadline_ms=(time.time() + timeout_s) * 1000)
+        if not self._answers_within(timeout_s):
+            self.process.kill()
+            self.process.wait()
+            raise FunctionTimedOut(f"Task timed out after {timeout_s:.2f} seconds")
+        return self._reply()
+
+    def _send(self, event: dict[str, Any], deadline_ms: float) -> None:
+        assert self.process.stdin
+        message = {"event": event, "request_id": str(uuid.uuid4()), "deadline_ms": deadline_ms}
+        try:
+            self.process.stdin.write(json.dumps(message | {"memory_mb": self.spec.memory_mb}) + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            pass  # it died while idle: _reply reports how it exited
+
+    def _answers_within(self, timeout_s: float) -> bool:
+        assert self.process.stdout
+        # The worker writes nothing but one line per event, so nothing of an answer can wait in the reader's buffer.
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout_s)
+        return bool(ready)
+
+    def _reply(self) -> Any:
+        assert self.process.stdout
         line = self.process.stdout.readline()
         if not line:
             raise InvocationError(f"worker exited with {self.process.wait()}")
         reply = json.loads(line)
         if "error" in reply:
             raise InvocationError(reply["error"]["errorMessage"])
+        if _size(reply["result"]) > SYNC_PAYLOAD_LIMIT_BYTES:
+            raise InvocationError(
+                f"Response payload size exceeded maximum allowed payload size ({SYNC_PAYLOAD_LIMIT_BYTES} bytes)."
+            )
         return reply["result"]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
+        if self.alive:
             self.process.terminate()
             self.process.wait(timeout=5)
+
+
+def _size(payload: Any) -> int:
+    return len(json.dumps(payload).encode())
 
 
 class FunctionRuntime:
@@ -66,24 +124,43 @@ class FunctionRuntime:
         self.idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
         self.slots = threading.Semaphore(MAX_WORKERS_PER_FUNCTION)
         self.workers: list[_Worker] = []
+        self.lock = threading.Lock()
+        self.stopped = False
 
     def invoke(self, event: dict[str, Any]) -> Any:
+        if _size(event) > SYNC_PAYLOAD_LIMIT_BYTES:
+            raise RequestTooLarge(f"request payload over {SYNC_PAYLOAD_LIMIT_BYTES} bytes")
         with self.slots:
             worker = self._take_worker()
             try:
                 return worker.invoke(event)
             finally:
-                if worker.process.poll() is None:
-                    self.idle.put(worker)
+                self._release(worker)
 
     def _take_worker(self) -> _Worker:
         try:
             return self.idle.get_nowait()
         except queue.Empty:
+            return self._start_worker()
+
+    def _start_worker(self) -> _Worker:
+        with self.lock:
+            if self.stopped:
+                raise InvocationError(f"{self.spec.name} is stopped")
             worker = _Worker(self.spec, self.env)
             self.workers.append(worker)
             return worker
 
+    def _release(self, worker: _Worker) -> None:
+        if worker.alive:
+            self.idle.put(worker)
+            return
+        with self.lock:
+            self.workers.remove(worker)
+
     def stop(self) -> None:
-        for worker in self.workers:
+        with self.lock:
+            self.stopped = True
+            workers = list(self.workers)
+        for worker in workers:
             worker.stop()

@@ -1,6 +1,20 @@
 """An HTTP API (payload 2.0) on 127.0.0.1 that routes by the template's ApiGatewayV2 routes.
 
-Authorization (IAM or JWT) is not enforced here: the deployed API Gateway does that.
+Authorization (IAM or JWT) is not enforced here: the deployed API Gateway does that. The limits AWS documents for an
+HTTP API in front of Lambda are, and each is answered as API Gateway answers it:
+
+- "Quotas for configuring and running an HTTP API in API Gateway": payload size 10 MB, so a larger request is refused
+  before any function runs, 413 {"message":"Request Entity Too Large"}; maximum integration timeout 30 seconds (not
+  adjustable), so an answer not back by then is not awaited, 503 {"message":"Service Unavailable"}, while the
+  function runs on until it ends or its own Timeout stops it.
+- "Lambda quotas" (6 MB request and response, synchronous; see functions.py): a request Lambda refuses is answered 413
+  like the one above; a response over it, a function error or a function timeout is 500
+  {"message":"Internal Server Error"} ("Troubleshooting issues with HTTP API Lambda integrations").
+- "Create routes for HTTP APIs in API Gateway": a route is one method (or ANY) and a path, and nothing serves HEAD
+  from a GET route; OPTIONS is answered by API Gateway itself only when CORS is configured ("Configure CORS for HTTP
+  APIs in API Gateway"), which this API is not. Both, without a route of their own, are 404 {"message":"Not Found"}.
+
+AWS's pages give the limits and the 500; the 413 and 503 bodies are what deployed HTTP APIs are reported to send.
 """
 
 from __future__ import annotations
@@ -11,15 +25,29 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from local.runtime.functions import FunctionRuntime, InvocationError
+from local.runtime.functions import FunctionRuntime, InvocationError, RequestTooLarge
 from local.template import HttpRoute
 
 TEXT_TYPES = ("application/json", "text/", "application/xml", "application/javascript")
+PAYLOAD_LIMIT_BYTES = 10 * 1024 * 1024
+INTEGRATION_TIMEOUT_S = 30.0
+Answer = tuple[int, dict[str, str], bytes]
+
+
+def _gateway_answer(status: int, message: str) -> Answer:
+    return status, {"Content-Type": "application/json"}, json.dumps({"message": message}).encode()
+
+
+NOT_FOUND = _gateway_answer(404, "Not Found")
+REQUEST_ENTITY_TOO_LARGE = _gateway_answer(413, "Request Entity Too Large")
+INTERNAL_SERVER_ERROR = _gateway_answer(500, "Internal Server Error")
+SERVICE_UNAVAILABLE = _gateway_answer(503, "Service Unavailable")
 
 
 def http_api_event(
@@ -82,13 +110,26 @@ def _query_parameters(query: str) -> dict[str, str]:
     return params
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a burst of clients beyond it would wait for SYN retransmits.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class Gateway:
-    def __init__(self, routes: list[HttpRoute], runtimes: dict[str, FunctionRuntime], port: int = 0) -> None:
+    def __init__(
+        self,
+        routes: list[HttpRoute],
+        runtimes: dict[str, FunctionRuntime],
+        port: int = 0,
+        *,
+        integration_timeout_s: float = INTEGRATION_TIMEOUT_S,
+    ) -> None:
         self.routes = routes
         self.runtimes = runtimes
+        self.integration_timeout_s = integration_timeout_s
         self.observers: list[Callable[[bytes], None]] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", port), self._handler_class())
 
     @property
     def url(self) -> str:
@@ -102,17 +143,37 @@ class Gateway:
         self.server.shutdown()
         self.server.server_close()
 
-    def dispatch(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:
+    def dispatch(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Answer:
         path = urlsplit(target).path
         for route in self.routes:
             path_parameters = route.match(method, path)
             if path_parameters is not None:
                 event = http_api_event(route, method, target, headers, body, path_parameters)
-                try:
-                    return _http_response(self.runtimes[route.function_id].invoke(event))
-                except InvocationError:
-                    return 500, {"Content-Type": "application/json"}, b'{"message":"Internal Server Error"}'
-        return 404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}'
+                return self._integrate(self.runtimes[route.function_id], event)
+        return NOT_FOUND
+
+    def _integrate(self, runtime: FunctionRuntime, event: dict[str, Any]) -> Answer:
+        try:
+            return _http_response(self._invoke_within_timeout(runtime, event))
+        except TimeoutError:
+            return SERVICE_UNAVAILABLE
+        except RequestTooLarge:
+            return REQUEST_ENTITY_TOO_LARGE
+        except InvocationError:
+            return INTERNAL_SERVER_ERROR
+
+    def _invoke_within_timeout(self, runtime: FunctionRuntime, event: dict[str, Any]) -> Any:
+        """The function's result if it comes within the integration timeout; the invocation goes on regardless."""
+        result: Future[Any] = Future()
+
+        def invoke() -> None:
+            try:
+                result.set_result(runtime.invoke(event))
+            except Exception as error:  # handed over to the waiting request
+                result.set_exception(error)
+
+        threading.Thread(target=invoke, daemon=True).start()
+        return result.result(timeout=self.integration_timeout_s)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         gateway = self
@@ -121,10 +182,8 @@ class Gateway:
             protocol_version = "HTTP/1.1"
 
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
                 started = time.monotonic()
-                status, headers, payload = gateway.dispatch(self.command, self.path, dict(self.headers), body)
+                status, headers, payload = self._answer()
                 for observer in gateway.observers:
                     observer(payload)
                 self.send_response(status)
@@ -133,9 +192,26 @@ class Gateway:
                 self.send_header("Content-Length", str(len(payload)))
                 self.send_header("X-Local-Latency-Ms", f"{(time.monotonic() - started) * 1000:.1f}")
                 self.end_headers()
-                self.wfile.write(payload)
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+            def _answer(self) -> Answer:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > PAYLOAD_LIMIT_BYTES:
+                    self._discard(length)
+                    return REQUEST_ENTITY_TOO_LARGE
+                body = self.rfile.read(length) if length else b""
+                return gateway.dispatch(self.command, self.path, dict(self.headers), body)
+
+            def _discard(self, length: int) -> None:
+                """Read a refused body to its end, so that the client, still sending it, gets the answer."""
+                while length > 0:
+                    chunk = self.rfile.read(min(length, 1 << 16))
+                    if not chunk:
+                        return
+                    length -= len(chunk)
+
+            do_GET = do_HEAD = do_OPTIONS = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -143,7 +219,7 @@ class Gateway:
         return Handler
 
 
-def _http_response(result: Any) -> tuple[int, dict[str, str], bytes]:
+def _http_response(result: Any) -> Answer:
     if not isinstance(result, dict) or "statusCode" not in result:
         # Payload 2.0 treats any other result as a 200 JSON body.
         return 200, {"Content-Type": "application/json"}, json.dumps(result).encode()

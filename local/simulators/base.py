@@ -1,11 +1,26 @@
 """Plumbing shared by the provider simulators: a movable clock, a fault plan, request recording, the HTTP server.
 
 A simulator subclasses SimServer and implements handle(). The base records every provider request, applies planned
-faults before the handler runs and answers the control endpoints under /__sim/.
+faults and answers the control endpoints under /__sim/.
+
+A fault plan names a kind and, optionally, the method and the path it is for (`{"kind": "timeout", "method": "POST",
+"path": "/api/v1/share/create", "times": 2}`); the first planned fault whose method and path match is taken.
+What each kind does to the provider's state:
+- timeout: waits `delay` seconds (3 by default), then handles the request: the provider did the work even though
+  a client with a shorter timeout gave up and never learned the outcome.
+- close_after: handles the request, then drops the connection without an answer: the work is done, unannounced.
+- close: drops the connection before handling: nothing is done.
+- http500, http429 (Retry-After: 7), non_json, truncated_json: answered instead of handling: nothing is done.
+- Simulator kinds (expire_token, code) are described where they are added.
+
+Recording keeps every provider request, whatever its bytes: a body is the parsed JSON, else its UTF-8 text, else
+(bytes that are not UTF-8) the base64 of the bytes with `body_base64` set. An answer holding text that UTF-8 cannot
+carry (a lone surrogate, as the JSON escape "\\ud800" decodes to) is sent with JSON's \\u escapes instead.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 import threading
@@ -18,13 +33,19 @@ from urllib.parse import parse_qsl, urlsplit
 
 type Response = tuple[int, dict[str, str], bytes]
 
-COMMON_FAULT_KINDS = frozenset({"timeout", "http500", "non_json", "truncated_json", "http429", "close"})
+COMMON_FAULT_KINDS = frozenset({"timeout", "http500", "non_json", "truncated_json", "http429", "close", "close_after"})
 CONTROL_PREFIX = "/__sim/"
 
 
 def json_response(status: int, document: Any, headers: dict[str, str] | None = None) -> Response:
-    payload = json.dumps(document, ensure_ascii=False).encode()
-    return status, {"Content-Type": "application/json", **(headers or {})}, payload
+    return status, {"Content-Type": "application/json", **(headers or {})}, _json_bytes(document)
+
+
+def _json_bytes(document: Any) -> bytes:
+    try:
+        return json.dumps(document, ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate: only a \u escape carries it
+        return json.dumps(document).encode()
 
 
 class SimClock:
@@ -68,36 +89,47 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any
+    body_base64: bool = False
 
 
 @dataclass
 class Fault:
     kind: str
+    method: str | None
     path: str | None
     times: int
     options: dict[str, Any] = field(default_factory=dict)
 
+    def matches(self, path: str, method: str | None) -> bool:
+        """Without a method (a test asking what is left for a path), a fault for any method matches."""
+        return self.path in (None, path) and (self.method is None or method in (None, self.method))
+
 
 class Faults:
-    """Planned faults, taken in the order they were added by the first request whose path matches."""
+    """Planned faults, taken in the order they were added by the first request whose method and path match."""
 
     def __init__(self, kinds: frozenset[str] = COMMON_FAULT_KINDS) -> None:
         self.kinds = kinds
         self._lock = threading.Lock()
         self._planned: list[Fault] = []
 
-    def add(self, kind: str, *, path: str | None = None, times: int = 1, **options: Any) -> None:
+    def add(
+        self, kind: str, *, method: str | None = None, path: str | None = None, times: int = 1, **options: Any
+    ) -> None:
         if kind not in self.kinds:
             raise ValueError(f"unknown fault kind {kind!r}, expected one of {sorted(self.kinds)}")
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
             raise ValueError("times must be a positive integer")
+        for name, value in (("method", method), ("path", path)):
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name} must be a string")
         with self._lock:
-            self._planned.append(Fault(kind, path, times, options))
+            self._planned.append(Fault(kind, method and method.upper(), path, times, options))
 
-    def take(self, path: str) -> Fault | None:
+    def take(self, path: str, method: str | None = None) -> Fault | None:
         with self._lock:
             for fault in self._planned:
-                if fault.path in (None, path):
+                if fault.matches(path, method):
                     fault.times -= 1
                     if fault.times == 0:
                         self._planned.remove(fault)
@@ -145,11 +177,12 @@ class SimServer:
         self._stop_timer: threading.Timer | None = None
         self._stopped = False
 
-    def start(self, lifetime_s: float = 900) -> Self:
+    def start(self, lifetime_s: float = 900, port: int = 0) -> Self:
+        """Serve on 127.0.0.1:`port` (0: any free port) until stop() or for `lifetime_s` at most."""
         with self._lifecycle_lock:
             if self._httpd is not None:
                 raise RuntimeError("a simulator starts only once")
-            self._httpd = _SimHTTPServer(self)
+            self._httpd = _SimHTTPServer(self, port)
             threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
             self._stop_timer = threading.Timer(lifetime_s, self.stop)
             self._stop_timer.daemon = True
@@ -202,10 +235,13 @@ class SimServer:
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
             time.sleep(self.latency_s)
-            fault = self.faults.take(request.path)
+            fault = self.faults.take(request.path, request.method)
             if fault is not None and (response := self.apply_fault(fault)) is not None:
                 return response
-            return self.handle(request.method, request.path, request.query, request.headers, request.body)
+            response = self.handle(request.method, request.path, request.query, request.headers, request.body)
+            if fault is not None and fault.kind == "close_after":
+                raise CloseConnection
+            return response
         finally:
             with self._flight_lock:
                 self._in_flight -= 1
@@ -226,6 +262,8 @@ class SimServer:
                 return json_response(429, self.envelope(429, self.rate_limit_message), {"Retry-After": "7"})
             case "close":
                 raise CloseConnection
+            case "close_after":
+                return None
         raise ValueError(f"no answer for fault kind {fault.kind!r}")
 
     def control(self, method: str, path: str, body: Any) -> Response:
@@ -250,20 +288,24 @@ class SimServer:
             return json_response(400, {"error": "expected a JSON object"})
         options = dict(body)
         try:
-            self.faults.add(options.pop("kind", None), path=options.pop("path", None), **options)
+            self.faults.add(options.pop("kind", None), **options)
         except (TypeError, ValueError) as error:
             return json_response(400, {"error": str(error)})
         return 204, {}, b""
 
 
-def _parse_body(raw: bytes) -> Any:
+def _parse_body(raw: bytes) -> tuple[Any, bool]:
+    """(body, body_base64): the JSON value, else the text, else the base64 of bytes that are not UTF-8."""
     if not raw:
-        return None
-    text = raw.decode(errors="replace")
+        return None, False
     try:
-        return json.loads(text)
-    except ValueError:
-        return text
+        text = raw.decode()
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii"), True
+    try:
+        return json.loads(text), False
+    except (ValueError, RecursionError):
+        return text, False
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -272,15 +314,27 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         sim = self.server.sim
         url = urlsplit(self.path)
-        body = _parse_body(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        length = self._content_length()
+        if length is None:
+            self.send_error(400, "Content-Length must be a non-negative integer")
+            return
+        body, body_base64 = _parse_body(self.rfile.read(length))
         if url.path.startswith(CONTROL_PREFIX):
             self._send(*sim.control(self.command, url.path, body))
             return
         query = dict(parse_qsl(url.query, keep_blank_values=True))
+        request = Recorded(self.command, url.path, query, dict(self.headers.items()), body, body_base64)
         try:
-            self._send(*sim.answer(Recorded(self.command, url.path, query, dict(self.headers.items()), body)))
+            self._send(*sim.answer(request))
         except CloseConnection:
             self.close_connection = True
+
+    def _content_length(self) -> int | None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return None
+        return length if length >= 0 else None
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
@@ -299,9 +353,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _SimHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, sim: SimServer) -> None:
+    def __init__(self, sim: SimServer, port: int) -> None:
         self.sim = sim
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that gave up (a timeout test) leaves a broken pipe behind: not worth a traceback.

@@ -10,10 +10,17 @@ The simulator's own choices where the docs are silent:
 - Failures answer HTTP 200; with errors_as_http_status the same body comes with the status of HTTP_STATUS_BY_CODE
   (400 for codes not listed there). An unknown path or method answers HTTP 404 {"code": 404, "msg": "not found"}.
 - Openapi checks, in order: access_token (30001 when missing, unknown, revoked or expired; an Authorization header
-  is ignored), the daily quota (30002), the scope (10003), the file (30012 unknown, 10003 owned by another user),
-  the body (10001 with a message naming the field), then the link (GET: 30014 when the file has none).
-- The quota counts every openapi call that passed the token check, refused ones included, per app and per calendar
-  day in Asia/Shanghai on the simulator's clock. OAuth calls do not count.
+  is ignored), the daily quota (30002), the per-second rate (30002), the scope (10003), the file (30012 unknown,
+  10003 owned by another user), the body (10001 with a message naming the field), then the link (GET: 30014 when
+  the file has none).
+- The daily quota (daily_quota, 500) counts every openapi call that passed the token check, refused ones included,
+  per app and per calendar day in Asia/Shanghai on the simulator's clock; OAuth calls do not count. Once it is used
+  up, calls answer 30002 with DAILY_QUOTA_MESSAGE ("rate limiter: daily quota used up: ...") and no Retry-After
+  header, until the quota resets at the next midnight Asia/Shanghai (16:00 UTC) on the simulator's clock.
+- A per-second rate limit (qps; None, the default, for none, as the docs name only the daily quota) counts the same
+  calls per app per second of the simulator's clock and answers 30002 with PER_SECOND_MESSAGE ("rate limiter: too
+  many requests per second"), also without Retry-After. The two texts are this simulator's choice: the real ones
+  are unconfirmed. A call refused by the daily quota does not count towards the per-second rate.
 - Link body: an optional field sent as null counts as absent; period must be a JSON integer (bools and floats
   refused); duplicates in ext_perm_list collapse; unknown fields are ignored.
 - A POST on a file without a link creates one. With a link and without reset it changes that link in place, same
@@ -70,6 +77,8 @@ PERMISSION_DENIED = 10003
 APP_NOT_EXIST = 20002
 USER_UNAUTHORIZED = 30001
 RATE_LIMITER = 30002
+DAILY_QUOTA_MESSAGE = "rate limiter: daily quota used up: the app's {quota} calls for today are spent"
+PER_SECOND_MESSAGE = "rate limiter: too many requests per second"
 INTERNAL_ERROR = 30004
 FILE_NOT_EXISTS = 30012
 LINK_NOT_EXISTS = 30014
@@ -133,12 +142,14 @@ class KdocsSimulator(SimServer):
         *,
         apps: dict[str, str] | None = None,
         daily_quota: int = 500,
+        qps: int | None = None,
         errors_as_http_status: bool = False,
         rotate_refresh_tokens: bool = True,
     ) -> None:
         super().__init__()
         self.apps = {DEFAULT_APP: "sim-app-key"} if apps is None else dict(apps)
         self.daily_quota = daily_quota
+        self.qps = qps
         self.errors_as_http_status = errors_as_http_status
         self.rotate_refresh_tokens = rotate_refresh_tokens
         self.users = set(USERS)
@@ -151,6 +162,7 @@ class KdocsSimulator(SimServer):
         self.refresh_tokens: dict[str, Credential] = {}
         self._state_lock = threading.RLock()
         self._calls_per_day: dict[tuple[str, date], int] = {}
+        self._calls_per_second: dict[str, tuple[int, int]] = {}
         self._routes: list[tuple[str, re.Pattern[str], Route]] = [
             ("GET", re.compile("/h5/auth"), self._consent),
             ("GET", re.compile("/api/v1/oauth2/access_token"), self._exchange_code),
@@ -219,6 +231,7 @@ class KdocsSimulator(SimServer):
             for state in (self.links, self.codes, self.tokens, self.refresh_tokens, self._calls_per_day):
                 state.clear()
             self.retired_sids.clear()
+            self._calls_per_second.clear()
 
     # --- SimServer hooks
 
@@ -348,10 +361,19 @@ class KdocsSimulator(SimServer):
         return token.grant
 
     def _count_call(self, app_id: str) -> None:
-        day = (app_id, self.clock.now().astimezone(SHANGHAI).date())
+        now = self.clock.now()
+        day = (app_id, now.astimezone(SHANGHAI).date())
         self._calls_per_day[day] = self._calls_per_day.get(day, 0) + 1
         if self._calls_per_day[day] > self.daily_quota:
-            raise Refusal(RATE_LIMITER, f"rate limiter: the app's {self.daily_quota} calls for today are used up")
+            raise Refusal(RATE_LIMITER, DAILY_QUOTA_MESSAGE.format(quota=self.daily_quota))
+        if self.qps is not None and self._calls_this_second(app_id, int(now.timestamp())) > self.qps:
+            raise Refusal(RATE_LIMITER, PER_SECOND_MESSAGE)
+
+    def _calls_this_second(self, app_id: str, second: int) -> int:
+        window_second, count = self._calls_per_second.get(app_id, (second, 0))
+        count = count + 1 if window_second == second else 1
+        self._calls_per_second[app_id] = (second, count)
+        return count
 
     def _owned_file(self, grant: Grant, file_token: str) -> dict[str, str]:
         file = self.files.get(file_token)

@@ -5,6 +5,23 @@ PUT /api/v1/share/list/info, with the HTTP-200 envelope {code, message, data, x-
 checks, 30-day tokens (at most 3 live per client id; a 4th knocks out the oldest) and per-client rate limits counted
 per second of the simulator's clock.
 
+share/list pages a client's shares in ascending shareId: a page holds the first `limit` shares with an id above
+lastShareId, and its lastShareId is the id of the page's last share, or -1 when no share follows. Each item carries
+what a client needs to recognize a share it created: shareId, shareKey, shareName, sharePwd, expiration, expired
+and the traffic settings, as sent or defaulted (plus the counters bytesCharge, previewCount, downloadCount,
+saveCount, always 0 here).
+
+Faults besides the common ones: expire_token (every token expires, then the request is handled) and code (answers
+HTTP 200 with the envelope's `code`, 1 by default, and `message`, "simulated" by default; nothing is done).
+
+What real clients send, taken as the real server takes it (unconfirmed by the docs; each is a switch, on by default):
+- keys_ignore_case: body and query keys match without regard to case ("sharename", "fileidlist", "clientid"), as
+  Go's encoding/json does; of two spellings of one key, the later in the body wins.
+- token_form_body: the token call also takes a form-encoded body (clientID=...&clientSecret=...).
+- jwt_tokens: access tokens are JWT-shaped, as the docs' example ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJl..."):
+  base64url header {"alg": "HS256", "typ": "JWT"}, payload {"exp": expiry in epoch seconds, "id": the account's user
+  id}, and random bytes for a signature. The simulator still only looks tokens up; False issues opaque tokens.
+
 The simulator's own choices where the docs are silent:
 - A missing or wrong Platform header answers code 1 "platform is required"; an unknown or knocked-out token
   answers code 401 "token is invalid", an expired one code 401 "token is expired".
@@ -24,6 +41,8 @@ The simulator's own choices where the docs are silent:
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import secrets
 import string
@@ -33,6 +52,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import parse_qsl
 
 from local.simulators.base import COMMON_FAULT_KINDS, Fault, Refusal, Response, SimServer, json_response
 
@@ -44,7 +64,9 @@ PERMANENT_EXPIRATION = datetime(2099, 12, 31, 23, 59, 59, tzinfo=BEIJING)
 SHARE_EXPIRE_DAYS = (0, 1, 7, 30)
 SHARE_KEY_ALPHABET = string.ascii_letters + string.digits + "-"
 MAX_IDS = 100
-DEFAULT_FILES = frozenset({14713526, 10861131, *range(1, 1001)})
+DOCS_EXAMPLE_FILES = (14713526, 10861131)  # share-create.md's example fileIDList
+NUMBERED_FILES = range(1, 1001)
+DEFAULT_FILES = frozenset({*DOCS_EXAMPLE_FILES, *NUMBERED_FILES})
 TRAFFIC_RANGES: dict[str, tuple[int, int | None]] = {
     "trafficSwitch": (1, 4),
     "trafficLimitSwitch": (1, 2),
@@ -57,6 +79,18 @@ LIST_ITEM_FIELDS = (
 )  # fmt: skip
 FILE_ID = re.compile(r"[1-9][0-9]*")
 RATE_LIMITED = "请求太频繁"
+LOGIN_PATH = "/api/v1/access_token"  # the token call
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+JWT_HEADER = {"alg": "HS256", "typ": "JWT"}
+FIRST_USER_ID = 1814435971
+# Body and query keys by their lower-case spelling, for keys_ignore_case.
+KEY_SPELLINGS = {
+    name.lower(): name
+    for name in (
+        "clientID", "clientSecret", "shareName", "shareExpire", "fileIDList", "sharePwd", *TRAFFIC_DEFAULTS,
+        "shareIdList", "limit", "lastShareId",
+    )
+}  # fmt: skip
 
 type Route = Callable[[dict[str, str], dict[str, str], Any], Any]
 
@@ -85,11 +119,15 @@ class Pan123Simulator(SimServer):
         list_qps: int = 10,
         token_qps: int = 8,
         create_qps: int | None = None,
+        keys_ignore_case: bool = True,
+        token_form_body: bool = True,
+        jwt_tokens: bool = True,
     ) -> None:
         super().__init__()
         self.clients = {"sim-client": "sim-secret"} if clients is None else dict(clients)
         self.files = DEFAULT_FILES if files is None else frozenset(files)
         self.list_qps, self.token_qps, self.create_qps = list_qps, token_qps, create_qps
+        self.keys_ignore_case, self.token_form_body, self.jwt_tokens = keys_ignore_case, token_form_body, jwt_tokens
         # Share id -> the list item fields plus shareExpire, expiration (an aware datetime), fileIds and clientId.
         self.shares: dict[int, dict[str, Any]] = {}
         self._state_lock = threading.RLock()
@@ -97,7 +135,7 @@ class Pan123Simulator(SimServer):
         self._rate_windows: dict[tuple[str, str], tuple[int, int]] = {}
         self._next_share_id = FIRST_SHARE_ID
         self._routes: dict[tuple[str, str], Route] = {
-            ("POST", "/api/v1/access_token"): self._access_token,
+            ("POST", LOGIN_PATH): self._access_token,
             ("POST", "/api/v1/share/create"): self._share_create,
             ("GET", "/api/v1/share/list"): self._share_list,
             ("PUT", "/api/v1/share/list/info"): self._share_list_info,
@@ -152,6 +190,7 @@ class Pan123Simulator(SimServer):
         if route is None:
             return json_response(404, {"code": 404, "message": "not found"})
         lowered = {name.lower(): value for name, value in headers.items()}
+        query, body = self._as_read(path, lowered, query, body)
         try:
             if lowered.get("platform") != "open_platform":
                 raise Refusal(1, "platform is required")
@@ -160,6 +199,18 @@ class Pan123Simulator(SimServer):
         except Refusal as refusal:
             return json_response(200, self.envelope(refusal.code, refusal.message))
         return json_response(200, self.envelope(0, "ok", data))
+
+    def _as_read(
+        self, path: str, headers: dict[str, str], query: dict[str, str], body: Any
+    ) -> tuple[dict[str, str], Any]:
+        """Query and body as the server reads them: a form-encoded token call decoded, keys in their usual spelling."""
+        form = headers.get("content-type", "").startswith(FORM_CONTENT_TYPE)
+        if path == LOGIN_PATH and self.token_form_body and form and isinstance(body, str):
+            body = dict(parse_qsl(body))
+        if self.keys_ignore_case:
+            query = _usual_spelling(query)
+            body = _usual_spelling(body) if isinstance(body, dict) else body
+        return query, body
 
     # --- endpoints
 
@@ -238,9 +289,16 @@ class Pan123Simulator(SimServer):
         for oldest in live[: max(0, len(live) - MAX_LIVE_TOKENS + 1)]:
             oldest.knocked_out = True
         expires_at = (self.clock.now() + TOKEN_LIFETIME).replace(microsecond=0)
-        token = _Token(secrets.token_urlsafe(36), client_id, expires_at)
+        token = _Token(self._new_token_value(client_id, expires_at), client_id, expires_at)
         self._tokens[token.value] = token
         return token
+
+    def _new_token_value(self, client_id: str, expires_at: datetime) -> str:
+        if not self.jwt_tokens:
+            return secrets.token_urlsafe(36)
+        claims = {"exp": int(expires_at.timestamp()), "id": FIRST_USER_ID + list(self.clients).index(client_id)}
+        parts = (_compact_json(JWT_HEADER), _compact_json(claims), secrets.token_bytes(32))
+        return ".".join(base64.urlsafe_b64encode(part).rstrip(b"=").decode("ascii") for part in parts)
 
     def _authenticate(self, headers: dict[str, str]) -> str:
         scheme, _, value = headers.get("authorization", "").partition(" ")
@@ -294,6 +352,14 @@ class Pan123Simulator(SimServer):
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _usual_spelling(fields: dict[str, Any]) -> dict[str, Any]:
+    return {KEY_SPELLINGS.get(key.lower(), key): value for key, value in fields.items()}
+
+
+def _compact_json(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def _range_text(low: int, high: int | None) -> str:

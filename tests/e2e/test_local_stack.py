@@ -58,7 +58,8 @@ def test_the_function_runs_with_the_templates_environment(stack):
     runtime = stack.runtimes["Pan123ApiFunction"]
 
     assert runtime.env["PAN123_BASE_URL"] == stack.sims["pan123"].url
-    assert runtime.env["PAN123_SECRET_ID"] == "sharelink-local/pan123"
+    assert runtime.env["PAN123_SECRET_ID"] == stack.template.arn("Pan123Secret")  # a secret's Ref is its ARN
+    assert runtime.env["AWS_ACCESS_KEY_ID"] == stack.aws.roles["Pan123ApiFunction"].credentials.access_key_id
     assert runtime.env["POWERTOOLS_SERVICE_NAME"] == "pan123-api"
     assert runtime.env["AWS_ENDPOINT_URL"] == stack.aws.endpoint
 

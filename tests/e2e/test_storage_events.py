@@ -90,7 +90,12 @@ def send_notification(stack: LocalStack, provider_queue: str, key: str) -> None:
         "eventName": "ObjectCreated:Put",
         "s3": {
             "bucket": {"name": bucket(stack), "arn": f"arn:aws:s3:::{bucket(stack)}"},
-            "object": {"key": quote_plus(key), "size": head["ContentLength"], "eTag": head["ETag"].strip('"')},
+            "object": {
+                "key": quote_plus(key),
+                "size": head["ContentLength"],
+                "eTag": head["ETag"].strip('"'),
+                "versionId": head["VersionId"],
+            },
         },
     }
     url = stack.aws.queue_url(stack.template.physical_name(provider_queue))

@@ -12,7 +12,15 @@ import pytest
 
 from local.runtime.worker import LambdaContext
 from sharelink.renewal import fingerprint
-from tests.conftest import FUNCTION_ENV, KDOCS_SECRET, PROVIDER_SETTLE_S, PROVIDER_TIMEOUT_S, invoke, load_event
+from tests.conftest import (
+    FUNCTION_ENV,
+    KDOCS_SECRET,
+    PAN123_REQUESTS_QUEUE,
+    PROVIDER_SETTLE_S,
+    PROVIDER_TIMEOUT_S,
+    invoke,
+    load_event,
+)
 from tests.integration.test_storage_events_handler import drop, handle, result
 
 PAN123_BODY = {"shareName": "超时报告", "shareExpire": 7, "fileIDList": "1,2"}
@@ -181,13 +189,13 @@ def test_a_used_up_daily_quota_says_when_it_resets(kdocs_api, kdocs_sim, monkeyp
 
 
 def test_a_rate_limited_storage_request_comes_back_after_retry_after(pan123_events, pan123_sim, fresh_aws):
-    queue_url = fresh_aws.client("sqs").create_queue(QueueName="pan123-requests")["QueueUrl"]
+    queue_url = fresh_aws.client("sqs").create_queue(QueueName=PAN123_REQUESTS_QUEUE)["QueueUrl"]
     fresh_aws.client("sqs").send_message(QueueUrl=queue_url, MessageBody="{}")
     message = fresh_aws.client("sqs").receive_message(QueueUrl=queue_url, VisibilityTimeout=1)["Messages"][0]
     event = load_event("pan123_s3_sqs.json")
     event["Records"][0] |= {
         "receiptHandle": message["ReceiptHandle"],
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:pan123-requests",
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{PAN123_REQUESTS_QUEUE}",
     }
     drop(fresh_aws, event, {"shareName": "限流", "shareExpire": 1, "fileIDList": "1"})
     pan123_sim.faults.add("http429", path="/api/v1/share/create")  # Retry-After: 7

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
-from local.simulators.kdocs import SHANGHAI, KdocsSimulator
+from local.simulators.kdocs import DAILY_QUOTA_MESSAGE, PER_SECOND_MESSAGE, SHANGHAI, KdocsSimulator
 
 EXCHANGE_PATH = "/api/v1/oauth2/access_token"
 REFRESH_PATH = "/api/v1/oauth2/refresh_token"
 CONSENT_PATH = "/h5/auth"
 VALID_LINK = {"range": "anyone", "permission": "read"}
 LINK_FIELDS = {"expire_time", "ext_perm_list", "link_permission", "link_url", "sid", "filename", "status"}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -328,6 +333,44 @@ def test_the_daily_quota_counts_refused_calls_and_resets_at_shanghai_midnight() 
         assert read_link(sim, access_token(sim))["code"] == 0
 
 
+def test_a_used_up_daily_quota_says_so_without_retry_after() -> None:
+    with KdocsSimulator(daily_quota=1) as sim:
+        token = access_token(sim)
+        assert read_link(sim, token)["code"] == 30014
+        for errors_as_http_status, status in ((False, 200), (True, 429)):
+            sim.errors_as_http_status = errors_as_http_status
+            response = call(sim, "GET", links_path("doc-1"), token)
+            assert envelope(response, status) == {
+                "code": 30002,
+                "msg": "rate limiter: daily quota used up: the app's 1 calls for today are spent",
+                "data": None,
+            }
+            assert "Retry-After" not in response.headers
+
+
+def test_the_per_second_rate_is_off_unless_set_and_says_per_second() -> None:
+    with KdocsSimulator() as sim:
+        sim.clock.freeze()
+        token = access_token(sim)
+        assert all(read_link(sim, token)["code"] == 30014 for _ in range(20))
+    with KdocsSimulator(qps=2, daily_quota=4) as sim:
+        sim.clock.freeze()
+        token = access_token(sim)
+        answers = [call(sim, "GET", links_path("doc-1"), token) for _ in range(3)]
+        assert [envelope(answer)["code"] for answer in answers] == [30014, 30014, 30002]
+        assert answers[-1].json()["msg"] == PER_SECOND_MESSAGE
+        assert "Retry-After" not in answers[-1].headers
+        sim.clock.advance(1)
+        assert read_link(sim, token)["code"] == 30014
+        assert read_link(sim, token)["msg"] == DAILY_QUOTA_MESSAGE.format(quota=4)
+
+
+def test_the_two_rate_limit_messages_can_be_told_apart() -> None:
+    daily_words = ("quota", "today", "daily", "per day")
+    assert all(word not in PER_SECOND_MESSAGE for word in daily_words)
+    assert "daily quota" in DAILY_QUOTA_MESSAGE
+
+
 def test_the_quota_is_per_app_and_spares_oauth_and_unknown_paths() -> None:
     with KdocsSimulator(apps={"a": "key-a", "b": "key-b"}, daily_quota=1) as sim:
         sim.clock.freeze()
@@ -557,6 +600,23 @@ def test_common_faults(sim: KdocsSimulator) -> None:
     assert sim.links == {}
 
 
+def test_close_after_fault_saves_the_link_then_drops_the_connection(sim: KdocsSimulator) -> None:
+    token = access_token(sim)
+    sim.faults.add("close_after", method="POST")
+    assert read_link(sim, token)["code"] == 30014  # a GET: the fault stays planned
+    with pytest.raises(requests.ConnectionError):
+        save_link(sim, token)
+    assert read_link(sim, token)["data"] == sim.links["doc-1"]
+
+
+def test_close_fault_drops_the_connection_before_the_link_is_saved(sim: KdocsSimulator) -> None:
+    token = access_token(sim)
+    sim.faults.add("close", method="POST", path=links_path("doc-1"))
+    with pytest.raises(requests.ConnectionError):
+        save_link(sim, token)
+    assert sim.links == {}
+
+
 def test_faults_can_be_planned_over_http(sim: KdocsSimulator) -> None:
     planned = requests.post(sim.url + "/__sim/faults", json={"kind": "code", "code": 30004, "msg": "boom"}, timeout=5)
     assert planned.status_code == 204
@@ -582,7 +642,7 @@ def test_provider_calls_are_recorded_with_their_query(sim: KdocsSimulator) -> No
         ("POST", REFRESH_PATH),
         ("GET", CONSENT_PATH),
     ]
-    assert set(recorded[0]) == {"method", "path", "query", "headers", "body"}
+    assert set(recorded[0]) == {"method", "path", "query", "headers", "body", "body_base64"}
     assert recorded[0]["query"] == {"access_token": data["access_token"]}
     assert recorded[0]["body"] == {**VALID_LINK, "period": 7}
     assert recorded[1]["query"] == {"code": code, "app_id": "sim-app", "app_key": "sim-app-key"}
@@ -606,3 +666,24 @@ def test_reset_forgets_links_and_credentials_but_keeps_files(sim: KdocsSimulator
     )
     assert read_link(sim, token, "fresh")["code"] == 30001
     assert read_link(sim, access_token(sim), "fresh")["code"] == 30014
+
+
+# --- running alone
+
+
+def test_the_simulator_runs_alone_until_terminated() -> None:
+    command = [sys.executable, "-m", "local.simulators", "kdocs", "--port", "0"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        banner = [process.stdout.readline() for _ in range(6)]
+        consent = banner[3].split("consent: ")[1].strip()
+        redirect = requests.get(consent, allow_redirects=False, timeout=5)
+        assert redirect.status_code == 302
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=10)
+    assert banner[0].startswith("KDocs simulator on http://127.0.0.1:")
+    assert "app_id sim-app, app_key sim-app-key" in banner[1]
+    assert "777 (demo.docx, owner sim-user)" in banner[2]
+    assert (process.returncode, stdout, stderr) == (0, "kdocs simulator stopped\n", "")

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import base64
+import http.client
+import json
 import re
+import signal
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from local.simulators.base import Faults, SimClock
-from local.simulators.pan123 import Pan123Simulator
+from local.simulators.pan123 import FIRST_USER_ID, Pan123Simulator
 
 TOKEN_PATH = "/api/v1/access_token"
 CREATE_PATH = "/api/v1/share/create"
 LIST_PATH = "/api/v1/share/list"
 INFO_PATH = "/api/v1/share/list/info"
 VALID_SHARE = {"shareName": "测试分享链接", "shareExpire": 1, "fileIDList": "14713526,10861131"}
+CREDENTIALS = {"clientID": "sim-client", "clientSecret": "sim-secret"}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -71,10 +81,29 @@ def update(sim: Pan123Simulator, token: str, body: Any) -> dict[str, Any]:
     return envelope(call(sim, "PUT", INFO_PATH, token=token, json=body))
 
 
+def recorded_over_http(sim: Pan123Simulator) -> list[dict[str, Any]]:
+    response = requests.get(sim.url + "/__sim/requests", timeout=30)
+    assert response.status_code == 200
+    return response.json()
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float = 5) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("the simulator did not get there in time")
+        time.sleep(0.02)
+
+
+def jwt_part(token: str, index: int) -> bytes:
+    part = token.split(".")[index]
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
 # --- access token
 
 
-def test_token_is_opaque_and_expires_30_days_later_in_utc8(sim: Pan123Simulator) -> None:
+def test_token_expires_30_days_later_in_utc8(sim: Pan123Simulator) -> None:
     sim.clock.freeze()
     answer = ask_token(sim)
     assert (answer["code"], answer["message"]) == (0, "ok")
@@ -309,6 +338,26 @@ def test_list_items_carry_the_documented_fields(sim: Pan123Simulator) -> None:
     assert [item["expired"] for item in list_shares(sim, token, limit=10)["data"]["shareList"]] == [1, 0]
 
 
+def test_a_share_made_under_a_timeout_is_listed_as_requested(sim: Pan123Simulator) -> None:
+    """The client gave up, the simulator made the share anyway: the list shows it with the request's settings."""
+    sim.clock.freeze()
+    token = sim.issue_token()
+    sim.faults.add("timeout", method="POST", path=CREATE_PATH, delay=0.3)
+    body = {**VALID_SHARE, "shareExpire": 7, "sharePwd": "k9", "trafficSwitch": 2}
+    with pytest.raises(requests.Timeout):
+        call(sim, "POST", CREATE_PATH, token=token, json=body, timeout=0.05)
+    wait_for(lambda: sim.shares)
+    (item,) = list_shares(sim, token, limit=100)["data"]["shareList"]
+    week_later_in_beijing = sim.clock.now() + timedelta(days=7, hours=8)
+    assert (item["shareName"], item["expiration"], item["sharePwd"], item["trafficSwitch"]) == (
+        body["shareName"],
+        week_later_in_beijing.strftime("%Y-%m-%d %H:%M:%S"),
+        "k9",
+        2,
+    )
+    assert item["shareId"] == next(iter(sim.shares))
+
+
 def test_list_shows_only_the_callers_shares() -> None:
     with Pan123Simulator(clients={"a": "secret-a", "b": "secret-b"}) as sim:
         mine, theirs = sim.issue_token("a"), sim.issue_token("b")
@@ -392,6 +441,105 @@ def test_list_info_validates_its_body(sim: Pan123Simulator, body: dict[str, Any]
     assert named in answer["message"]
 
 
+# --- what real clients send
+
+
+def test_the_token_call_takes_a_form_encoded_body(sim: Pan123Simulator) -> None:
+    answer = envelope(call(sim, "POST", TOKEN_PATH, data=CREDENTIALS))
+    assert answer["code"] == 0
+    assert sim.live_tokens() == [answer["data"]["accessToken"]]
+    assert sim.requests[0].headers["Content-Type"] == "application/x-www-form-urlencoded"
+    wrong = envelope(call(sim, "POST", TOKEN_PATH, data={**CREDENTIALS, "clientSecret": "wrong"}))
+    assert wrong["code"] == 401
+
+
+def test_only_the_token_call_takes_a_form_body(sim: Pan123Simulator) -> None:
+    answer = envelope(call(sim, "POST", CREATE_PATH, token=sim.issue_token(), data=VALID_SHARE))
+    assert (answer["code"], answer["message"]) == (1, "request body must be a JSON object")
+
+
+def test_a_form_encoded_token_call_is_refused_when_switched_off() -> None:
+    with Pan123Simulator(token_form_body=False) as sim:
+        answer = envelope(call(sim, "POST", TOKEN_PATH, data=CREDENTIALS))
+        assert (answer["code"], answer["message"]) == (1, "request body must be a JSON object")
+
+
+def test_body_and_query_keys_match_without_regard_to_case(sim: Pan123Simulator) -> None:
+    sim.clock.freeze()
+    login = {"clientid": "sim-client", "CLIENTSECRET": "sim-secret"}
+    token = envelope(call(sim, "POST", TOKEN_PATH, json=login))["data"]["accessToken"]
+    lower_case = {"sharename": "小写", "shareexpire": 7, "fileidlist": "1,2", "sharepwd": "pw", "trafficswitch": 2}
+    share_id = envelope(call(sim, "POST", CREATE_PATH, token=token, json=lower_case))["data"]["shareID"]
+    assert update(sim, token, {"shareidlist": [share_id], "trafficlimitswitch": 2, "TrafficLimit": 5})["code"] == 0
+    page = list_shares(sim, token, LIMIT=10, lastshareid=0)["data"]
+    (item,) = page["shareList"]
+    assert (item["shareName"], item["sharePwd"], item["trafficSwitch"], item["trafficLimitSwitch"]) == (
+        "小写",
+        "pw",
+        2,
+        2,
+    )
+    assert (item["trafficLimit"], sim.shares[share_id]["fileIds"], page["lastShareId"]) == (5, [1, 2], -1)
+    assert sim.requests[1].body == lower_case  # recorded as sent
+
+
+def test_of_two_spellings_of_a_key_the_later_wins(sim: Pan123Simulator) -> None:
+    token = sim.issue_token()
+    share_id = create(sim, token, sharename="later")["data"]["shareID"]
+    assert sim.shares[share_id]["shareName"] == "later"
+
+
+def test_keys_are_case_sensitive_when_switched_off() -> None:
+    with Pan123Simulator(keys_ignore_case=False) as sim:
+        token = sim.issue_token()
+        lower_case = {"sharename": "小写", "shareexpire": 7, "fileidlist": "1"}
+        refused = envelope(call(sim, "POST", CREATE_PATH, token=token, json=lower_case))
+        assert refused["code"] == 1 and "shareName" in refused["message"]
+        assert "limit" in list_shares(sim, token, LIMIT=10)["message"]
+
+
+def test_tokens_are_jwts_carrying_exp_and_the_user_id() -> None:
+    with Pan123Simulator(clients={"a": "secret-a", "b": "secret-b"}) as sim:
+        data = ask_token(sim, "b", "secret-b")["data"]
+        token = data["accessToken"]
+        assert token.startswith("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJl")  # as the docs' example token begins
+        assert json.loads(jwt_part(token, 0)) == {"alg": "HS256", "typ": "JWT"}
+        expires_at = int(datetime.fromisoformat(data["expiredAt"]).timestamp())
+        assert json.loads(jwt_part(token, 1)) == {"exp": expires_at, "id": FIRST_USER_ID + 1}
+        assert len(jwt_part(token, 2)) == 32
+        forged = token.rsplit(".", 1)[0] + ".c2lnbmF0dXJl"
+        assert list_shares(sim, forged, limit=1)["code"] == 401  # tokens are looked up, never verified
+        assert list_shares(sim, token, limit=1)["code"] == 0
+
+
+def test_tokens_are_opaque_when_switched_off() -> None:
+    with Pan123Simulator(jwt_tokens=False) as sim:
+        token = ask_token(sim)["data"]["accessToken"]
+        assert "." not in token and len(token) >= 40
+        assert list_shares(sim, token, limit=1)["code"] == 0
+
+
+# --- running alone
+
+
+def test_the_simulator_runs_alone_until_interrupted() -> None:
+    command = [sys.executable, "-m", "local.simulators", "123pan", "--port", "0"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        banner = [process.stdout.readline() for _ in range(5)]
+        url = banner[0].split(" on ")[1].strip()
+        answer = requests.post(f"{url}{TOKEN_PATH}", headers={"Platform": "open_platform"}, json=CREDENTIALS, timeout=5)
+        assert answer.json()["code"] == 0
+    finally:
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=10)
+    assert "clientID sim-client, clientSecret sim-secret" in banner[1]
+    assert "14713526, 10861131" in banner[2]
+    assert banner[4] == "Ctrl-C stops it.\n"
+    assert (process.returncode, stdout, stderr) == (0, "123pan simulator stopped\n", "")
+
+
 # --- routing
 
 
@@ -436,11 +584,22 @@ def test_http429_fault(sim: Pan123Simulator) -> None:
     assert (response.json()["code"], response.json()["data"]) == (429, None)
 
 
-def test_close_fault_drops_the_connection(sim: Pan123Simulator) -> None:
+def test_close_fault_drops_the_connection_before_anything_is_made(sim: Pan123Simulator) -> None:
     sim.faults.add("close")
     with pytest.raises(requests.ConnectionError):
-        call(sim, "GET", LIST_PATH, token=sim.issue_token(), params={"limit": 1})
+        call(sim, "POST", CREATE_PATH, token=sim.issue_token(), json=VALID_SHARE)
     assert len(sim.requests) == 1
+    assert sim.shares == {}
+
+
+def test_close_after_fault_makes_the_share_then_drops_the_connection(sim: Pan123Simulator) -> None:
+    token = sim.issue_token()
+    sim.faults.add("close_after", path=CREATE_PATH)
+    with pytest.raises(requests.ConnectionError):
+        call(sim, "POST", CREATE_PATH, token=token, json=VALID_SHARE)
+    assert len(sim.requests) == len(sim.shares) == 1
+    (item,) = list_shares(sim, token, limit=10)["data"]["shareList"]
+    assert item["shareName"] == VALID_SHARE["shareName"]
 
 
 def test_timeout_fault_delays_without_blocking_others(sim: Pan123Simulator) -> None:
@@ -476,6 +635,27 @@ def test_faults_follow_path_and_times(sim: Pan123Simulator) -> None:
     assert [create(sim, token)["code"] for _ in range(3)] == [5113, 5113, 0]
 
 
+def test_faults_match_the_method_too(sim: Pan123Simulator) -> None:
+    token = sim.issue_token()
+    sim.faults.add("code", method="post", path=CREATE_PATH, code=5113, message="quota")
+    assert call(sim, "GET", CREATE_PATH, token=token).status_code == 404  # another method: the fault stays planned
+    assert create(sim, token)["code"] == 5113
+    sim.faults.add("http500", method="PUT")
+    assert list_shares(sim, token, limit=1)["code"] == 0
+    assert call(sim, "PUT", INFO_PATH, token=token, json={"shareIdList": [1]}).status_code == 500
+
+
+def test_a_fault_for_a_method_is_found_by_path_alone() -> None:
+    """What a test asks to see whether a fault was left unused for a path, whatever its method."""
+    faults = Faults()
+    faults.add("http500", method="POST", path="/a")
+    assert faults.take("/a", "GET") is None
+    taken = faults.take("/a")
+    assert taken is not None and (taken.method, taken.path) == ("POST", "/a")
+    with pytest.raises(ValueError, match="method"):
+        faults.add("close", method=1)  # type: ignore[arg-type]
+
+
 def test_faults_take_in_order_and_refuse_unknown_kinds() -> None:
     faults = Faults()
     faults.add("http500", path="/a")
@@ -492,13 +672,13 @@ def test_faults_take_in_order_and_refuse_unknown_kinds() -> None:
 
 
 def test_faults_can_be_planned_over_http(sim: Pan123Simulator) -> None:
-    planned = requests.post(
-        sim.url + "/__sim/faults", json={"kind": "code", "path": CREATE_PATH, "code": 5113}, timeout=5
-    )
-    assert planned.status_code == 204
-    assert create(sim, sim.issue_token())["code"] == 5113
-    refused = requests.post(sim.url + "/__sim/faults", json={"kind": "meteor"}, timeout=5)
-    assert refused.status_code == 400
+    plan = {"kind": "code", "method": "POST", "path": CREATE_PATH, "code": 5113}
+    assert requests.post(sim.url + "/__sim/faults", json=plan, timeout=5).status_code == 204
+    token = sim.issue_token()
+    assert call(sim, "GET", CREATE_PATH, token=token).status_code == 404
+    assert create(sim, token)["code"] == 5113
+    for refused in ({"kind": "meteor"}, {"kind": "close", "method": 5}, {"kind": "close", "path": ["/"]}):
+        assert requests.post(sim.url + "/__sim/faults", json=refused, timeout=5).status_code == 400
 
 
 def test_clock_can_be_advanced_over_http(sim: Pan123Simulator) -> None:
@@ -531,13 +711,62 @@ def test_requests_are_recorded_as_received(sim: Pan123Simulator) -> None:
         ("GET", LIST_PATH),
         ("POST", CREATE_PATH),
     ]
-    assert set(recorded[0]) == {"method", "path", "query", "headers", "body"}
+    assert set(recorded[0]) == {"method", "path", "query", "headers", "body", "body_base64"}
     assert recorded[0]["body"] == VALID_SHARE
     assert recorded[0]["headers"]["Platform"] == "open_platform"
     assert recorded[0]["headers"]["Authorization"] == f"Bearer {token}"
     assert (recorded[1]["query"], recorded[1]["body"]) == ({"limit": "5", "lastShareId": "0"}, None)
     assert recorded[2]["body"] == "not json"
     assert len(sim.requests) == 3  # the control calls are not recorded
+
+
+def test_a_body_that_is_not_utf8_is_recorded_as_base64(sim: Pan123Simulator) -> None:
+    raw = b'{"shareName": "\xff\xfe"}'
+    answer = envelope(call(sim, "POST", CREATE_PATH, token=sim.issue_token(), data=raw))
+    assert (answer["code"], answer["message"]) == (1, "request body must be a JSON object")
+    (recorded,) = recorded_over_http(sim)
+    assert recorded["body_base64"] is True
+    assert base64.b64decode(recorded["body"]) == raw
+
+
+def test_lone_surrogates_are_recorded_stored_and_answered(sim: Pan123Simulator) -> None:
+    token = sim.issue_token()
+    body = '{"shareName": "a\\ud800b", "shareExpire": 1, "fileIDList": "1"}'  # JSON's escape of a lone surrogate
+    assert envelope(call(sim, "POST", CREATE_PATH, token=token, data=body))["code"] == 0
+    assert sim.requests[0].body["shareName"] == "a\ud800b"
+    assert recorded_over_http(sim)[0]["body"]["shareName"] == "a\ud800b"
+    assert list_shares(sim, token, limit=1)["data"]["shareList"][0]["shareName"] == "a\ud800b"
+
+
+def test_huge_and_deeply_nested_bodies_are_recorded(sim: Pan123Simulator) -> None:
+    huge = json.dumps({"shareName": "名" * 3_000_000}, ensure_ascii=False)
+    deep = "[" * 100_000 + "]" * 100_000  # too deep for json.loads: kept as text
+    for body in (huge, deep):
+        answer = envelope(call(sim, "POST", CREATE_PATH, token=sim.issue_token(), data=body.encode(), timeout=30))
+        assert answer["code"] == 1
+    first, second = recorded_over_http(sim)
+    assert first["body"] == json.loads(huge)
+    assert (second["body"], second["body_base64"]) == (deep, False)
+
+
+def test_odd_header_bytes_are_recorded(sim: Pan123Simulator) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", int(sim.url.rsplit(":", 1)[1]), timeout=5)
+    connection.putrequest("GET", LIST_PATH + "?limit=1&name=%FF%FE")
+    connection.putheader("Platform", "open_platform")
+    connection.putheader("X-Odd", b"\xff\x01 caf\xc3\xa9")
+    connection.endheaders()
+    assert connection.getresponse().status == 200
+    (recorded,) = recorded_over_http(sim)
+    assert recorded["headers"]["X-Odd"] == b"\xff\x01 caf\xc3\xa9".decode("latin-1")
+    assert recorded["query"] == {"limit": "1", "name": "\ufffd\ufffd"}
+
+
+def test_a_bad_content_length_is_refused_and_not_recorded(sim: Pan123Simulator) -> None:
+    with socket.create_connection(("127.0.0.1", int(sim.url.rsplit(":", 1)[1])), timeout=5) as connection:
+        connection.sendall(f"POST {CREATE_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: -3\r\n\r\n".encode())
+        assert connection.recv(4096).startswith(b"HTTP/1.0 400")
+    assert sim.requests == []
+    assert recorded_over_http(sim) == []
 
 
 def test_unknown_control_endpoint(sim: Pan123Simulator) -> None:

@@ -78,7 +78,7 @@ class JsonResolver(APIGatewayHttpResolver):
         DEADLINE.start(context.get_remaining_time_in_millis())
         problem = _not_a_json_body(event)
         if problem is None:
-            return super().resolve(event, context)
+            return super().resolve(_media_type_lowered(event), context)
         body = error_body(problem, event.get("requestContext", {}).get("requestId", ""))
         return {
             "statusCode": problem.status,
@@ -86,6 +86,15 @@ class JsonResolver(APIGatewayHttpResolver):
             "body": body.model_dump_json(),
             "isBase64Encoded": False,
         }
+
+
+def _media_type_lowered(event: Mapping[str, Any]) -> dict[str, Any]:
+    """Media types are case-insensitive (RFC 9110); Powertools compares them as written."""
+    headers = {
+        name: value.lower() if name.lower() == "content-type" else value
+        for name, value in (event.get("headers") or {}).items()
+    }
+    return {**event, "headers": headers}
 
 
 def _not_a_json_body(event: Mapping[str, Any]) -> SharelinkError | None:

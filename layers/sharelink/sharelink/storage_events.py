@@ -170,11 +170,15 @@ class ShareRequests:
     def _delay(self, record: SQSRecord, seconds: int) -> None:
         """Come back when the provider said to: the event source mapping leaves a failed record's visibility as is."""
         _, _, _, region, account, queue = record.event_source_arn.split(":")
-        self.sqs.change_message_visibility(
-            QueueUrl=f"https://sqs.{region}.amazonaws.com/{account}/{queue}",
-            ReceiptHandle=record.receipt_handle,
-            VisibilityTimeout=min(seconds, MAX_VISIBILITY_S),
-        )
+        try:
+            self.sqs.change_message_visibility(
+                QueueUrl=f"https://sqs.{region}.amazonaws.com/{account}/{queue}",
+                ReceiptHandle=record.receipt_handle,
+                VisibilityTimeout=min(seconds, MAX_VISIBILITY_S),
+            )
+        except ClientError as error:  # the record still fails; it comes back after the queue's visibility timeout
+            logger.warning("could not delay the request", extra={"reason": str(error)})
+            return
         logger.info("the request comes back later", extra={"retry_after_s": seconds})
 
     def process_message(self, body: str) -> None:

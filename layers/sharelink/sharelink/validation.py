@@ -94,11 +94,15 @@ def parse_json_body(raw: str | bytes) -> Any:
     if len(raw.encode() if isinstance(raw, str) else raw) > MAX_BODY_BYTES:
         raise RequestTooLarge(f"the body is over {MAX_BODY_BYTES // 1024} KiB")
     try:
-        document = json.loads(raw, parse_int=_bounded_int, parse_constant=_no_constant)
+        document = json.loads(raw, parse_int=_bounded_int, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise MalformedJson("the body is nested too deep") from None
+    except DuplicateKey as duplicate:
+        raise MalformedJson(f"the body names {duplicate} more than once") from None
     except ValueError:
         raise MalformedJson("the body is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise MalformedJson("the body must be a JSON object")
     if _depth(document) > MAX_DEPTH:
         raise MalformedJson(f"the body is nested more than {MAX_DEPTH} levels deep")
     return document
@@ -113,6 +117,32 @@ class OversizedInteger:
 
 def _bounded_int(literal: str) -> int | OversizedInteger:
     return int(literal) if len(literal.lstrip("-")) <= MAX_INT_DIGITS else OversizedInteger()
+
+
+class DuplicateKey(ValueError):
+    """A JSON object naming one key twice: which value was meant cannot be told (and a checked value could hide
+    behind an unchecked twin)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) < len(pairs):
+        names = [name for name, _ in pairs]
+        raise DuplicateKey(next(repr(name) for name in names if names.count(name) > 1))
+    return document
+
+
+def ascii_digits(value: Any) -> Any:
+    """Query numbers as the caller wrote them: ASCII digits only (no sign, spaces, underscores or other digits)."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit() and len(value) <= MAX_INT_DIGITS):
+        raise PydanticCustomError("ascii_digits", "must be a number written with the digits 0-9")
+    return value
+
+
+def fits_int64(value: str | None) -> str | None:
+    if value is not None and int(value) > INT64_MAX:
+        raise PydanticCustomError("int64", "must be at most {limit}", {"limit": INT64_MAX})
+    return value
 
 
 def _no_constant(name: str) -> Any:

@@ -1,0 +1,245 @@
+"""moto's server with IAM enforced: `python -m local.aws.server [-H HOST] [-p PORT]`.
+
+With INITIAL_NO_AUTH_ACTION_COUNT at 0, moto checks every request's SigV4 signature and evaluates the caller's
+identity policies. The patches below make that evaluation hold for this project's functions:
+
+- identities: access key -> (secret key, principal, policy documents), registered with
+  `POST /_local/identities` and kept here, outside moto's backends, so `/moto-api/reset` does not forget them;
+  the admin identity (local.aws.iam.ADMIN) is always known. Keys moto itself issued (IAM users) still work.
+- resources: moto authorizes every service but S3 and SQS on resource "*", which no statement naming a resource
+  matches. Secrets Manager, DynamoDB and EventBridge's PutEvents get the ARN of what they act on.
+- wildcards: IAM's `*` and `?` in Action and Resource, every other character literal (moto read them as a regex).
+- refusals: a request without a signature is refused (moto failed on it with a 500), and callers of JSON
+  protocols get their refusal in JSON (AccessDeniedException, ...), so botocore reads its code (moto's is XML).
+- S3 notifications carry the object's versionId (versioned bucket) and a sequencer, as S3 sends them.
+
+Enforcement stays on: `/moto-api/reset-auth`, which would turn it off, is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.credentials import Credentials as BotoCredentials
+from moto import settings
+from moto.core.authorization import ActionAuthenticatorMixin
+from moto.core.exceptions import JsonRESTError
+from moto.dynamodb.responses import DynamoHandler
+from moto.events.responses import EventsHandler
+from moto.iam import access_control
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.s3 import notifications
+from moto.s3.exceptions import S3AccessDeniedError
+from moto.secretsmanager.models import secretsmanager_backends
+from moto.secretsmanager.responses import SecretsManagerResponse
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from local.aws.iam import ADMIN
+
+IDENTITIES_PATH = "/_local/identities"
+
+
+@dataclass(frozen=True)
+class RegisteredKey:
+    """An access key of a registered identity, with what moto's IAMRequest asks of an access key."""
+
+    access_key_id: str
+    secret_access_key: str
+    arn: str
+    policies: tuple[str, ...]
+
+    def create_credentials(self) -> BotoCredentials:
+        return BotoCredentials(self.access_key_id, self.secret_access_key)
+
+    def collect_policies(self) -> list[str]:
+        return list(self.policies)
+
+
+IDENTITIES: dict[str, RegisteredKey] = {}
+
+
+def register(identities: dict[str, dict[str, Any]]) -> None:
+    """Access key id -> {"secret_access_key", "principal", "policies"} (local.aws.iam.Identity.registration)."""
+    for key_id, identity in identities.items():
+        policies = tuple(json.dumps(policy) for policy in identity["policies"])
+        IDENTITIES[key_id] = RegisteredKey(key_id, identity["secret_access_key"], identity["principal"], policies)
+
+
+# ---------- who is asking ----------
+_moto_access_key = access_control.create_access_key
+
+
+def _access_key(account_id: str, partition: str, access_key_id: str, headers: dict[str, str]) -> Any:
+    registered = IDENTITIES.get(access_key_id)
+    if registered is None:
+        return _moto_access_key(account_id, partition, access_key_id, headers)
+    if "X-Amz-Security-Token" in headers:  # long-term keys take no session token, as in AWS
+        raise access_control.CreateAccessKeyFailure(reason="InvalidToken")
+    return registered
+
+
+class JsonError(JsonRESTError):
+    """An error as AWS's JSON protocols send it: botocore reads the code from `__type` (moto's are XML)."""
+
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        self.code = status
+        super().__init__(error_type, message)
+
+
+class IAMRequest(access_control.IAMRequest):
+    """moto's IAMRequest, refusing in JSON to callers that speak JSON (Secrets Manager, DynamoDB, SQS, ...)."""
+
+    def _speaks_json(self) -> bool:
+        return "json" in self._headers.get("Content-Type", "")
+
+    def _raise_access_denied(self) -> None:
+        if self._speaks_json():
+            message = f"User: {self._access_key.arn} is not authorized to perform: {self._action}"
+            raise JsonError(403, "AccessDeniedException", message)
+        super()._raise_access_denied()
+
+    def _raise_signature_does_not_match(self) -> None:
+        if self._speaks_json():
+            raise JsonError(400, "InvalidSignatureException", "The request signature we calculated does not match")
+        super()._raise_signature_does_not_match()
+
+    def _raise_invalid_access_key(self, reason: str) -> None:
+        if self._speaks_json():
+            raise JsonError(400, "UnrecognizedClientException", "The security token included in the request is invalid")
+        super()._raise_invalid_access_key(reason)
+
+
+_moto_authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+
+def _authorize_signed_only(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+    if "Authorization" not in self.headers:
+        if iam_request_cls is access_control.S3IAMRequest:
+            raise S3AccessDeniedError()
+        raise JsonError(400, "MissingAuthenticationTokenException", "Missing Authentication Token")
+    _moto_authorize(self, iam_request_cls, resource)
+
+
+# ---------- what it acts on ----------
+def _iam_glob(pattern: str, value: str) -> re.Match[str] | None:
+    """IAM's matching: `*` any run of characters, `?` any one character."""
+    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.fullmatch(regex, value)
+
+
+def _secret_arns(handler: Any) -> list[str]:
+    """The ARN of the secret named by SecretId (a name or an ARN); a missing one by the ARN the request names."""
+    secret_id = handler._get_param("SecretId") or ""
+    secret = secretsmanager_backends[handler.current_account][handler.region].secrets.get(secret_id)
+    if secret is not None:
+        return [secret.arn]
+    if secret_id.startswith("arn:"):
+        return [secret_id]
+    return [f"arn:{handler.partition}:secretsmanager:{handler.region}:{handler.current_account}:secret:{secret_id}"]
+
+
+def _table_arns(handler: Any) -> list[str]:
+    table = handler._get_param("TableName")
+    if not table:
+        return ["*"]
+    arn = f"arn:{handler.partition}:dynamodb:{handler.region}:{handler.current_account}:table/{table}"
+    index = handler._get_param("IndexName")
+    return [f"{arn}/index/{index}" if index else arn]
+
+
+def _event_bus_arns(handler: Any) -> list[str]:
+    """PutEvents acts on the bus of each entry; any other events action is left on "*"."""
+    if handler._get_action() != "PutEvents":
+        return ["*"]
+    prefix = f"arn:{handler.partition}:events:{handler.region}:{handler.current_account}:event-bus/"
+    buses = {entry.get("EventBusName") or "default" for entry in handler._get_param("Entries") or []}
+    return sorted(bus if bus.startswith("arn:") else prefix + bus for bus in buses)
+
+
+def _authorize_each(self: Any, resources: str | list[str] = "*") -> None:
+    """Authorize the action on every resource it touches (moto takes one)."""
+    for resource in [resources] if isinstance(resources, str) else resources:
+        ActionAuthenticatorMixin._authenticate_and_authorize_normal_action(self, resource)
+
+
+RESOURCES: dict[type, Callable[[Any], list[str]]] = {
+    SecretsManagerResponse: _secret_arns,
+    DynamoHandler: _table_arns,
+    EventsHandler: _event_bus_arns,
+}
+
+
+# ---------- S3 notifications ----------
+_moto_s3_event = notifications._get_s3_event
+
+
+def _s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, list[dict[str, Any]]]:
+    event = _moto_s3_event(event_name, bucket, key, notification_id)
+    s3_object = event["Records"][0]["s3"]["object"]
+    if bucket.is_versioned:
+        s3_object["versionId"] = key.version_id
+    s3_object["sequencer"] = f"{time.time_ns():018X}"  # grows with each event, as S3's does per key
+    return event
+
+
+def enforce() -> None:
+    """Turn IAM enforcement on in this process and apply the patches above (idempotent)."""
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+    access_control.create_access_key = _access_key
+    access_control.IAMRequest = IAMRequest  # type: ignore[misc]
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = _authorize_signed_only  # type: ignore[method-assign]
+    access_control.IAMPolicyStatement._match = staticmethod(_iam_glob)  # type: ignore[method-assign,assignment]
+    for handler, resources in RESOURCES.items():
+        setattr(handler, "_determine_resource", resources)  # noqa: B010 - moto's call_action looks it up by name
+        setattr(handler, "_authenticate_and_authorize_normal_action", _authorize_each)  # noqa: B010
+    notifications._get_s3_event = _s3_event
+    register(ADMIN.registration())
+
+
+class LocalApi:
+    """The identities endpoint in front of moto's own application."""
+
+    def __init__(self, moto_app: Any) -> None:
+        self.moto_app = moto_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        if request.path == IDENTITIES_PATH and request.method == "POST":
+            register(json.loads(request.get_data()))
+            return Response(status=204)(environ, start_response)
+        if request.path == "/moto-api/reset-auth":
+            return Response("IAM enforcement stays on", status=403)(environ, start_response)
+        return self.moto_app(environ, start_response)
+
+
+def make_wsgi_server(host: str, port: int) -> BaseWSGIServer:
+    enforce()
+    app = LocalApi(DomainDispatcherApplication(create_backend_app))
+    return make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+
+
+def serve_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
+    """For a caller that keeps the emulator in its own process (the in-process tests); `shutdown()` stops it."""
+    server = make_wsgi_server(host, port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m local.aws.server", description=__doc__)
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=5000)
+    args = parser.parse_args()
+    make_wsgi_server(args.host, args.port).serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""The limits AWS holds, held by the local gateway and Lambda runtime: each answered as API Gateway answers it.
+
+A test-only function (tests/handlers/probe.py) runs in a real worker behind a real gateway on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+from local.runtime.functions import FunctionRuntime
+from local.runtime.gateway import Gateway
+from local.stack import TEMPLATE
+from local.template import FunctionSpec, HttpRoute, Template
+
+HANDLERS = Path(__file__).resolve().parents[1] / "handlers"
+TIMEOUT_S = 2
+MEMORY_MB = 512
+MB = 1024 * 1024
+WAIT_S = 30
+
+
+def probe_runtime(timeout_s: int = TIMEOUT_S) -> FunctionRuntime:
+    spec = FunctionSpec(
+        logical_id="Probe",
+        name="probe",
+        code_dir=HANDLERS,
+        module="probe",
+        handler="lambda_handler",
+        environment={},
+        timeout_s=timeout_s,
+        memory_mb=MEMORY_MB,
+    )
+    return FunctionRuntime(spec, {})
+
+
+def probe_gateway(runtime: FunctionRuntime, **options: float) -> Gateway:
+    routes = [HttpRoute("GET", "/probe", "Probe"), HttpRoute("POST", "/probe", "Probe")]
+    return Gateway(routes, {"Probe": runtime}, **options)
+
+
+@contextmanager
+def serving(runtime: FunctionRuntime, **options: float) -> Iterator[Gateway]:
+    gateway = probe_gateway(runtime, **options).start()
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
+        runtime.stop()
+
+
+@pytest.fixture
+def runtime() -> FunctionRuntime:
+    return probe_runtime()
+
+
+@pytest.fixture
+def gateway(runtime: FunctionRuntime) -> Iterator[Gateway]:
+    with serving(runtime) as running:
+        yield running
+
+
+def wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_body_over_10_mb_is_refused_before_any_function_runs(gateway, runtime):
+    body = b"x" * (11 * MB)
+
+    routed = requests.post(f"{gateway.url}/probe", data=body, timeout=WAIT_S)
+    unrouted = requests.post(f"{gateway.url}/nowhere", data=body, timeout=WAIT_S)
+
+    assert (routed.status_code, routed.json()) == (413, {"message": "Request Entity Too Large"})
+    assert (unrouted.status_code, unrouted.json()) == (413, {"message": "Request Entity Too Large"})
+    assert runtime.workers == []
+
+
+def test_a_request_over_lambdas_6_mb_is_refused_before_the_function_runs(gateway, runtime):
+    response = requests.post(f"{gateway.url}/probe", data=b"x" * (7 * MB), timeout=WAIT_S)
+
+    assert (response.status_code, response.json()) == (413, {"message": "Request Entity Too Large"})
+    assert runtime.workers == []
+
+
+def test_an_answer_over_lambdas_6_mb_is_an_internal_server_error(gateway):
+    response = requests.get(f"{gateway.url}/probe", params={"pad_bytes": 7 * MB}, timeout=WAIT_S)
+
+    assert (response.status_code, response.json()) == (500, {"message": "Internal Server Error"})
+
+
+def test_a_function_error_is_an_internal_server_error(gateway):
+    response = requests.get(f"{gateway.url}/probe", params={"fail": 1}, timeout=WAIT_S)
+
+    assert (response.status_code, response.json()) == (500, {"message": "Internal Server Error"})
+
+
+def test_a_function_over_its_timeout_is_stopped_and_its_worker_replaced(gateway):
+    first_pid = requests.get(f"{gateway.url}/probe", timeout=WAIT_S).json()["pid"]
+
+    timed_out = requests.get(f"{gateway.url}/probe", params={"sleep_s": TIMEOUT_S * 5}, timeout=WAIT_S)
+    after = requests.get(f"{gateway.url}/probe", timeout=WAIT_S)
+
+    assert (timed_out.status_code, timed_out.json()) == (500, {"message": "Internal Server Error"})
+    assert not process_exists(first_pid)
+    assert after.status_code == 200
+    assert after.json()["pid"] != first_pid
+
+
+def test_an_answer_after_the_integration_timeout_is_503_and_the_function_still_finishes():
+    runtime = probe_runtime(timeout_s=10)
+    with serving(runtime, integration_timeout_s=0.2) as gateway:
+        late = requests.get(f"{gateway.url}/probe", params={"sleep_s": 1}, timeout=WAIT_S)
+        wait_until(lambda: runtime.idle.qsize() == 1, "the function to finish and its worker to be free")
+        (worker,) = runtime.workers
+
+        assert (late.status_code, late.json()) == (503, {"message": "Service Unavailable"})
+        assert worker.alive
+        assert requests.get(f"{gateway.url}/probe", timeout=WAIT_S).json()["pid"] == worker.process.pid
+
+
+def test_the_context_counts_down_from_the_timeout_and_has_the_memory_size(gateway):
+    answer = requests.get(f"{gateway.url}/probe", params={"sleep_s": 0.05}, timeout=WAIT_S).json()
+
+    at_start, at_end = answer["remaining_ms"]
+    assert 0 < at_end < at_start <= TIMEOUT_S * 1000
+    assert answer["memory_mb"] == MEMORY_MB
+
+
+def test_the_templates_timeouts_and_memory_reach_the_runtime():
+    functions = Template(TEMPLATE).functions()
+
+    assert (functions["Pan123ApiFunction"].timeout_s, functions["Pan123ApiFunction"].memory_mb) == (29, 256)
+    assert functions["Pan123EventsFunction"].timeout_s == 60
+
+
+def test_head_and_options_without_a_route_of_their_own_are_not_found(gateway, runtime):
+    head = requests.head(f"{gateway.url}/probe", timeout=WAIT_S)
+    options = requests.options(f"{gateway.url}/probe", timeout=WAIT_S)
+
+    assert (head.status_code, head.content) == (404, b"")
+    assert (options.status_code, options.json()) == (404, {"message": "Not Found"})
+    assert runtime.workers == []
+
+
+def test_a_burst_of_connections_waits_in_the_listen_backlog_until_served(runtime):
+    gateway = probe_gateway(runtime)  # listening, not yet accepting
+    port = gateway.server.server_address[1]
+    clients = [socket.socket() for _ in range(120)]
+    try:
+        for client in clients:
+            client.setblocking(False)
+            client.connect_ex(("127.0.0.1", port))
+        # Beyond the backlog the kernel drops the handshake: those connections never complete while nobody accepts.
+        connected = wait_connected(clients)
+        gateway.start()
+        statuses = [status_of_request(client) for client in clients]
+    finally:
+        for client in clients:
+            client.close()
+        gateway.stop()
+
+    assert connected == len(clients)
+    assert statuses == [404] * len(clients)
+
+
+def wait_connected(clients: list[socket.socket]) -> int:
+    """How many completed their handshake, waiting a bounded while for all of them."""
+    deadline = time.monotonic() + 3
+    connected = sum(map(is_connected, clients))
+    while connected < len(clients) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        connected = sum(map(is_connected, clients))
+    return connected
+
+
+def is_connected(client: socket.socket) -> bool:
+    try:
+        client.getpeername()
+    except OSError:
+        return False
+    return True
+
+
+def status_of_request(client: socket.socket) -> int:
+    client.setblocking(True)
+    client.settimeout(WAIT_S)
+    client.sendall(b"GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    status_line = client.makefile("rb").readline()
+    return int(status_line.split()[1])
+
+
+def test_200_concurrent_connections_all_get_an_answer(gateway):
+    with ThreadPoolExecutor(max_workers=200) as pool:
+        statuses = list(
+            pool.map(lambda _: requests.get(f"{gateway.url}/probe", timeout=WAIT_S).status_code, range(200))
+        )
+
+    assert statuses == [200] * 200
