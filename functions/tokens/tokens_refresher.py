@@ -18,4 +18,4 @@ refresher = TokenRefresher.from_env(
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return refresher.handle(event)
+    return refresher.handle(event, context)

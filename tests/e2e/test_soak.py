@@ -1,6 +1,6 @@
 """Soaks through the whole local stack, with faults injected at the providers: at most one share per request.
 
-Storage path: 150 request objects per provider; among the creates, timeouts (the provider makes the share after
+Storage path: 300 request objects per provider; among the creates, timeouts (the provider makes the share after
 the caller gave up), connections dropped after the provider acted, 5xx and rate limits; some notifications
 delivered twice and some requests invalid. Every object ends with exactly one result, the providers hold exactly
 one share per distinct valid request, and no queue or dead-letter queue keeps a message.
@@ -23,7 +23,7 @@ from tests.conftest import observe_results
 from tests.e2e.test_storage_events import put_request, queue_depth, result_of, send_notification
 from tests.leaks import observe
 
-REQUESTS_PER_PROVIDER = 150
+REQUESTS_PER_PROVIDER = 300
 HTTP_REQUESTS = 60
 SOAK_WAIT_S = 240
 PAN123_CREATE = "/api/v1/share/create"
@@ -53,6 +53,15 @@ def fault_for(i: int) -> dict | None:
         if i % 5 == 0
         else None
     )
+
+
+def report(soak: str, outcomes: Counter, **figures: int) -> None:
+    """The figures of a soak, printed for the record (`pytest -s`)."""
+    print(json.dumps({"soak": soak, "outcomes": {str(key): count for key, count in outcomes.items()}, **figures}))
+
+
+def creates(sim, path_end: str) -> int:
+    return sum(call.method == "POST" and call.path.endswith(path_end) for call in sim.requests)
 
 
 def wait_until(probe, what: str) -> None:
@@ -86,8 +95,10 @@ def test_pan123_storage_soak(soak_stack):
     results = drain(soak_stack, "Pan123RequestsQueue", keys)
 
     statuses = Counter(result["status"] for result in results.values())
+    shares = Counter(share["shareName"] for share in sim.shares.values())
+    report("123pan storage", statuses, shares=sum(shares.values()), creates=creates(sim, PAN123_CREATE))
     assert statuses == {"created": len(valid), "rejected": REQUESTS_PER_PROVIDER - len(valid)}
-    assert Counter(share["shareName"] for share in sim.shares.values()) == dict.fromkeys(valid, 1)
+    assert shares == dict.fromkeys(valid, 1)
     assert queue_depth(soak_stack, "Pan123RequestsDeadLetterQueue") == 0
 
 
@@ -108,8 +119,9 @@ def test_kdocs_storage_soak(soak_stack):
     results = drain(soak_stack, "KdocsRequestsQueue", keys)
 
     statuses = Counter(result["status"] for result in results.values())
-    assert statuses == {"created": valid, "rejected": REQUESTS_PER_PROVIDER - valid}
     soak_links = [token for token in sim.links if token.startswith("soak-")]
+    report("kdocs storage", statuses, shares=len(soak_links) + len(sim.retired_sids), creates=creates(sim, "/links"))
+    assert statuses == {"created": valid, "rejected": REQUESTS_PER_PROVIDER - valid}
     assert len(soak_links) == valid
     assert not [sid for sid in sim.retired_sids]  # a reset sent twice would have retired a link
     assert queue_depth(soak_stack, "KdocsRequestsDeadLetterQueue") == 0
@@ -143,6 +155,7 @@ def test_http_soak_with_idempotency_key_retries(soak_stack):
         )
 
     made = [share for share_id, share in sim.shares.items() if share_id not in before]
+    report("123pan http", Counter(answer.status_code for answer in answers.values()), shares=len(made))
     assert Counter(answer.status_code for answer in answers.values()) == {201: HTTP_REQUESTS}
     assert Counter(share["shareName"] for share in made) == {body["name"]: 1 for body in bodies.values()}
     assert {answer.json()["share_id"] for answer in answers.values()} == {str(share["shareId"]) for share in made}

@@ -75,10 +75,10 @@ class JsonResolver(APIGatewayHttpResolver):
     deep or integers of thousands of digits would otherwise surface as bare exceptions)."""
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-        DEADLINE.start(context.get_remaining_time_in_millis())
         problem = _not_a_json_body(event)
         if problem is None:
-            return super().resolve(_media_type_lowered(event), context)
+            with DEADLINE.running(context.get_remaining_time_in_millis()):
+                return super().resolve(_media_type_lowered(event), context)
         body = error_body(problem, event.get("requestContext", {}).get("requestId", ""))
         return {
             "statusCode": problem.status,

@@ -137,14 +137,14 @@ class ShareRequests:
 
     def handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         self.idempotency.register_lambda_context(context)
-        DEADLINE.start(context.get_remaining_time_in_millis())
         # Failed records go back to the queue one by one, even when the whole batch failed.
         processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        return dict(
-            async_process_partial_response(
-                event=event, record_handler=self._record, processor=processor, context=context
+        with DEADLINE.running(context.get_remaining_time_in_millis()):
+            return dict(
+                async_process_partial_response(
+                    event=event, record_handler=self._record, processor=processor, context=context
+                )
             )
-        )
 
     async def _record(self, record: SQSRecord) -> None:
         await asyncio.to_thread(self._bounded, record)

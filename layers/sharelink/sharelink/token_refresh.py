@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 import boto3
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sharelink.errors import SharelinkError
 from sharelink.observability import logger, metrics
 from sharelink.renewal import fingerprint
 from sharelink.tokens import expires_at
+from sharelink.transport import DEADLINE
 
 
 class Renewer(Protocol):
@@ -45,8 +47,12 @@ class TokenRefresher:
             {os.environ[variable]: renewer for variable, renewer in renewers.items()}, session.client("secretsmanager")
         )
 
-    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+    def handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         """A scheduled run, or a batch of renewal requests from the provider functions (sharelink.renewal)."""
+        with DEADLINE.running(context.get_remaining_time_in_millis()):
+            return self._handle(event)
+
+    def _handle(self, event: dict[str, Any]) -> dict[str, Any]:
         if "Records" not in event:
             return self.run()
         asked = {json.loads(record["body"])["provider"]: json.loads(record["body"]) for record in event["Records"]}

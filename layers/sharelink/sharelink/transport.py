@@ -7,7 +7,8 @@ import logging
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,13 +44,19 @@ for _name in ("urllib3.connectionpool", "urllib3.util.retry"):
 
 class Deadline:
     """When the current invocation must have answered. Lambda runs one invocation at a time per process, so one
-    per process: set at the start of each invocation from the context, read by every provider call."""
+    per process: set for the length of each invocation from its context, read by every provider call; outside an
+    invocation there is none."""
 
     def __init__(self) -> None:
         self._at = math.inf
 
-    def start(self, remaining_ms: int) -> None:
+    @contextmanager
+    def running(self, remaining_ms: int) -> Iterator[None]:
         self._at = time.monotonic() + remaining_ms / 1000 - ANSWER_RESERVE_S
+        try:
+            yield
+        finally:
+            self._at = math.inf
 
     def left(self) -> float:
         return self._at - time.monotonic()
