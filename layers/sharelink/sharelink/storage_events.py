@@ -36,8 +36,9 @@ from sharelink.errors import (
     SharelinkError,
 )
 from sharelink.idempotency import ONE_DAY, attempts_from_env, persistence_from_env
-from sharelink.observability import logger, metrics
+from sharelink.observability import logger
 from sharelink.providers.base import ShareProvider
+from sharelink.results import Results
 from sharelink.share import rfc3339
 from sharelink.transport import DEADLINE
 from sharelink.validation import MAX_BODY_BYTES, parse_json_body, validation_error
@@ -58,7 +59,6 @@ PERMANENT = (
 MISSING_OBJECT_CODES = {"NoSuchKey", "NoSuchVersion"}
 # SQS keeps a message invisible for 12 hours at the most.
 MAX_VISIBILITY_S = 12 * 3600
-EVENT_SOURCE = "sharelink"
 DEFAULT_CONCURRENCY = 10
 
 
@@ -109,8 +109,7 @@ class ShareRequests:
         self.attempts = attempts
         self.s3 = s3
         self.sqs = sqs
-        self.events = events
-        self.event_bus = event_bus
+        self.results = Results(s3, events, event_bus)
         self.clock = clock
         self.slots = threading.BoundedSemaphore(concurrency)
         self.prefix = f"{REQUESTS}{provider.name}/"
@@ -218,25 +217,10 @@ class ShareRequests:
         return {"status": "rejected", "error": error.to_dict(), "processed_at": rfc3339(self.clock())}
 
     def _publish(self, request: StoredRequest, outcome: dict[str, Any]) -> None:
-        """Write the result object and put the event; a redelivery writes the same again."""
         source = {"bucket": request.bucket, "key": request.key, "etag": request.etag}
-        result = {"status": outcome["status"], "request": source} | outcome
-        document = json.dumps(result, ensure_ascii=False)
-        self.s3.put_object(
-            Bucket=request.bucket, Key=request.result_key, Body=document.encode(), ContentType="application/json"
+        self.results.publish(
+            request.bucket, request.result_key, {"status": outcome["status"], "request": source} | outcome
         )
-        detail_type = "Share Created" if outcome["status"] == "created" else "Share Rejected"
-        answer = self.events.put_events(
-            Entries=[
-                {"Source": EVENT_SOURCE, "DetailType": detail_type, "Detail": document, "EventBusName": self.event_bus}
-            ]
-        )
-        if answer.get("FailedEntryCount"):
-            raise RuntimeError(f"EventBridge refused the event: {answer['Entries']}")
-        metrics.add_metric(
-            name="SharesCreated" if outcome["status"] == "created" else "RequestsRejected", unit="Count", value=1
-        )
-        logger.info("share request done", extra={"key": request.key, "status": outcome["status"]})
 
 
 def _unreadable(error: ClientError) -> Exception:
