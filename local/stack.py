@@ -13,10 +13,12 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from local.aws.emulator import LocalAws
-from local.aws.iam import function_roles
+from local.aws.iam import ADMIN, function_roles
+from local.runtime.durable import DurableRunner
 from local.runtime.event_sources import QueuePoller, Schedule
 from local.runtime.functions import FunctionRuntime
 from local.runtime.gateway import Gateway
+from local.runtime.lambda_api import LambdaApi
 from local.simulators.base import SimServer
 from local.simulators.kdocs import KdocsSimulator
 from local.simulators.pan123 import Pan123Simulator
@@ -44,6 +46,13 @@ class LocalStack:
     `real` maps a provider ("pan123", "kdocs") to (base URL, secret JSON) to use it instead of its simulator.
     `queue_visibility_timeout_s` replaces the template's VisibilityTimeout of the queues the pollers drain, so that
     failed messages come back in seconds instead of minutes (SQS itself decides, as in AWS).
+
+    Lambda's own API (local.runtime.lambda_api) serves Invoke and the durable-execution APIs; every function's
+    environment has AWS_ENDPOINT_URL_LAMBDA pointing at it (botocore's service-specific endpoint, ahead of
+    AWS_ENDPOINT_URL, which is moto's), so boto3's `lambda` client in a handler (a caller's Invoke, and the durable
+    SDK's checkpoints: it builds a plain `boto3.client("lambda")`) reaches it. When the template has a durable
+    function, AWS's local durable execution service (local.runtime.durable) runs its executions behind that API;
+    `durable_skip_time` lets its waits end at once (tests only).
     """
 
     def __init__(
@@ -54,12 +63,15 @@ class LocalStack:
         parameters: dict[str, str] | None = None,
         sim_lifetime_s: float = 900,
         queue_visibility_timeout_s: int | None = None,
+        durable_skip_time: bool = False,
     ) -> None:
         self.port = port
         self.real = real or {}
         self.parameters = parameters or {}
         self.sim_lifetime_s = sim_lifetime_s
         self.queue_visibility_timeout_s = queue_visibility_timeout_s
+        self.durable_skip_time = durable_skip_time
+        self.durable: DurableRunner | None = None
         # A process of its own: moto's backends are per process, so two stacks in one process would share them.
         self.aws = LocalAws(separate_process=True)
         self.sims: dict[str, Any] = {}
@@ -83,11 +95,19 @@ class LocalStack:
         template = Template(TEMPLATE, parameters)
         secret_values = {PROVIDERS[name].secret: value for name, value in self.secrets.items()}
         self.template = template.with_deployed_arns(self.aws.deploy(template, secret_values))
-        self.aws.use_roles(function_roles(self.template))
+        roles = function_roles(self.template)
+        self.aws.use_roles(roles)
+        functions = self.template.functions()
+        # Lambda's API and the durable execution service before the functions, whose environment names the API.
+        self.lambda_api = LambdaApi([ADMIN, *roles.values()])
+        if any(spec.is_durable for spec in functions.values()):
+            self.durable = DurableRunner(self.lambda_api.url, skip_time=self.durable_skip_time).start()
+        lambda_endpoint = {"AWS_ENDPOINT_URL_LAMBDA": self.lambda_api.url}
         self.runtimes = {
-            logical_id: FunctionRuntime(spec, self.aws.role_env(logical_id))
-            for logical_id, spec in self.template.functions().items()
+            logical_id: FunctionRuntime(spec, self.aws.role_env(logical_id) | lambda_endpoint)
+            for logical_id, spec in functions.items()
         }
+        self.lambda_api.start(self.runtimes, self.durable)
         self.gateway = Gateway(self.template.http_routes(), self.runtimes, self.port).start()
         self.pollers = [self._poller(subscription).start() for subscription in self.template.queue_subscriptions()]
         self.schedules = [
@@ -119,6 +139,9 @@ class LocalStack:
         for source in event_sources:
             source.stopping.set()
         self.gateway.stop()
+        if self.durable is not None:
+            self.durable.stop()
+        self.lambda_api.stop()
         for runtime in self.runtimes.values():
             runtime.stop()
         for source in event_sources:

@@ -40,6 +40,16 @@ _CfnLoader.add_multi_constructor("!", _intrinsic)
 
 
 @dataclass(frozen=True)
+class DurableConfig:
+    """A durable function's `DurableConfig` (SAM passes it to AWS::Lambda::Function as is): ExecutionTimeout, in
+    seconds, is required; RetentionPeriodInDays, how long a closed execution (and so its name) is kept, is 14 by
+    default."""
+
+    execution_timeout_s: int
+    retention_days: int = 14
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
     name: str
@@ -50,6 +60,12 @@ class FunctionSpec:
     # Lambda's defaults when neither the function nor Globals set them.
     timeout_s: int = 3
     memory_mb: int = 128
+    # Set for a durable function (Properties.DurableConfig, over Globals'): Lambda runs it as durable executions.
+    durable: DurableConfig | None = None
+
+    @property
+    def is_durable(self) -> bool:
+        return self.durable is not None
 
 
 @dataclass(frozen=True)
@@ -124,8 +140,18 @@ class Template:
                 environment={key: str(self.resolve(value)) for key, value in env.items()},
                 timeout_s=int(props.get("Timeout", globals_.get("Timeout", 3))),
                 memory_mb=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
+                durable=self._durable_config(globals_.get("DurableConfig", {}) | props.get("DurableConfig", {})),
             )
         return specs
+
+    def _durable_config(self, config: dict[str, Any]) -> DurableConfig | None:
+        """The function's DurableConfig over Globals' (SAM merges the two maps), None when neither has one."""
+        if not config:
+            return None
+        return DurableConfig(
+            execution_timeout_s=int(self.resolve(config["ExecutionTimeout"])),
+            retention_days=int(self.resolve(config.get("RetentionPeriodInDays", 14))),
+        )
 
     def http_routes(self) -> list[HttpRoute]:
         routes = []

@@ -29,7 +29,7 @@ POLICY_TEMPLATES = {
     ),
 }
 # Function properties and event types for which SAM adds permissions this module does not model.
-UNMODELLED_PROPERTIES = ("Role", "VpcConfig", "DeadLetterQueue", "EventInvokeConfig", "DurableConfig")
+UNMODELLED_PROPERTIES = ("Role", "VpcConfig", "DeadLetterQueue", "EventInvokeConfig")
 UNMODELLED_EVENTS = ("SQS", "Kinesis", "DynamoDB", "MSK", "MQ", "SelfManagedKafka", "DocumentDB")
 # Policy elements the emulator cannot evaluate (moto reads Action and Resource only); refused rather than misread.
 UNEVALUATED_ELEMENTS = ("Condition", "NotAction", "NotResource", "Principal", "NotPrincipal")
@@ -101,7 +101,10 @@ def _refuse_unmodelled(function_id: str, props: dict[str, Any]) -> None:
 
 
 def _policies(template: Template, props: dict[str, Any]) -> tuple[dict[str, Any], ...]:
-    managed = ["AWSLambdaBasicExecutionRole"]
+    # SAM gives a durable function AWSLambdaBasicDurableExecutionRolePolicy (logs plus checkpoints) instead.
+    managed = [
+        "AWSLambdaBasicDurableExecutionRolePolicy" if props.get("DurableConfig") else "AWSLambdaBasicExecutionRole"
+    ]
     if props.get("Tracing") == "Active":
         managed.append("AWSXrayWriteOnlyAccess")
     policies = [managed_policy(name) for name in managed]

@@ -33,7 +33,8 @@ SLOW = {"delay": 2.5}  # beyond the stack's 1 s provider timeout
 
 @pytest.fixture(scope="module")
 def soak_stack() -> Iterator[LocalStack]:
-    parameters = {"ProviderTimeoutSeconds": "1", "ProviderSettleSeconds": "3"}
+    # Settling must outlast the slowest fault (a 2.5 s timeout that still makes its share) on a loaded machine.
+    parameters = {"ProviderTimeoutSeconds": "1", "ProviderSettleSeconds": "8"}
     with LocalStack(sim_lifetime_s=900, parameters=parameters, queue_visibility_timeout_s=2) as running:
         running.gateway.observers.append(observe)
         running.sims["kdocs"].daily_quota = 1_000_000
