@@ -15,7 +15,7 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 from local.simulators.base import SimServer
-from local.simulators.kdocs import DEFAULT_APP, DEFAULT_USER, REQUIRED_SCOPE, KdocsSimulator
+from local.simulators.kdocs import ALL_SCOPES, DEFAULT_APP, DEFAULT_USER, KdocsSimulator
 from local.simulators.pan123 import DOCS_EXAMPLE_FILES, NUMBERED_FILES, Pan123Simulator
 
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -28,7 +28,8 @@ def pan123_banner(sim: Pan123Simulator) -> str:
         f"123pan simulator on {sim.url}\n"
         f"  demo credentials: {credentials}\n"
         f"  demo file ids: {files}\n"
-        f"  every call sends the header Platform: open_platform; token: POST {sim.url}/api/v1/access_token"
+        f"  every call sends the header Platform: open_platform; token: POST {sim.url}/api/v1/access_token; "
+        f"uploads: POST {sim.url}/upload/v2/file/create, slices to the same URL"
     )
 
 
@@ -36,7 +37,7 @@ def kdocs_banner(sim: KdocsSimulator) -> str:
     credentials = "; ".join(f"app_id {app_id}, app_key {app_key}" for app_id, app_key in sim.apps.items())
     files = "; ".join(f"{token} ({file['filename']}, owner {file['owner']})" for token, file in sim.files.items())
     consent = urlencode(
-        {"app_id": DEFAULT_APP, "scope": REQUIRED_SCOPE, "redirect_uri": "http://127.0.0.1/cb", "state": "s"}
+        {"app_id": DEFAULT_APP, "scope": ALL_SCOPES, "redirect_uri": "http://127.0.0.1/cb", "state": "s"}
     )
     return (
         f"KDocs simulator on {sim.url}\n"

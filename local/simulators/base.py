@@ -14,27 +14,37 @@ What each kind does to the provider's state:
 - Simulator kinds (expire_token, code) are described where they are added.
 
 Recording keeps every provider request, whatever its bytes: a body is the parsed JSON, else its UTF-8 text, else
-(bytes that are not UTF-8) the base64 of the bytes with `body_base64` set. An answer holding text that UTF-8 cannot
+(bytes that are not UTF-8) the base64 of the bytes with `body_base64` set. A multipart/form-data body is the
+exception, so that uploads do not pile up in memory: the handler gets the parsed Form (its parts with their bytes),
+and the recording keeps a summary, {field name: value}, a field sent more than once a list of values, where a value
+is the part's text when it has no file name, is UTF-8 and at most FORM_TEXT_LIMIT bytes long, else
+{"filename", "size", "md5"} of its bytes. A multipart body that cannot be parsed is recorded as
+{"multipart_error": why, "size": bytes} and handed to the handler as None. An answer holding text that UTF-8 cannot
 carry (a lone surrogate, as the JSON escape "\\ud800" decodes to) is sent with JSON's \\u escapes instead.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import re
 import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 type Response = tuple[int, dict[str, str], bytes]
 
 COMMON_FAULT_KINDS = frozenset({"timeout", "http500", "non_json", "truncated_json", "http429", "close", "close_after"})
 CONTROL_PREFIX = "/__sim/"
+FORM_TEXT_LIMIT = 64 * 1024
+_AS_RECORDED: Any = object()  # answer()'s default payload: the recorded body
 
 
 def json_response(status: int, document: Any, headers: dict[str, str] | None = None) -> Response:
@@ -228,7 +238,8 @@ class SimServer:
     def envelope(self, code: int, message: str, data: Any = None) -> dict[str, Any]:
         return {"code": code, "message": message, "data": data}
 
-    def answer(self, request: Recorded) -> Response:
+    def answer(self, request: Recorded, payload: Any = _AS_RECORDED) -> Response:
+        """Record the request and answer it; handle() gets `payload` when given (a parsed Form), else the body."""
         self.requests.append(request)
         with self._flight_lock:
             self._in_flight += 1
@@ -238,7 +249,8 @@ class SimServer:
             fault = self.faults.take(request.path, request.method)
             if fault is not None and (response := self.apply_fault(fault)) is not None:
                 return response
-            response = self.handle(request.method, request.path, request.query, request.headers, request.body)
+            body = request.body if payload is _AS_RECORDED else payload
+            response = self.handle(request.method, request.path, request.query, request.headers, body)
             if fault is not None and fault.kind == "close_after":
                 raise CloseConnection
             return response
@@ -294,6 +306,118 @@ class SimServer:
         return 204, {}, b""
 
 
+@dataclass
+class FormPart:
+    """One part of a multipart/form-data body."""
+
+    name: str
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+    def text(self) -> str | None:
+        """The part as text: None when it carries a file name or is not UTF-8."""
+        if self.filename is not None:
+            return None
+        try:
+            return self.data.decode()
+        except UnicodeDecodeError:
+            return None
+
+    @cached_property
+    def md5(self) -> str:
+        return hashlib.md5(self.data, usedforsecurity=False).hexdigest()
+
+    def summary(self) -> Any:
+        text = self.text()
+        if text is not None and len(self.data) <= FORM_TEXT_LIMIT:
+            return text
+        return {"filename": self.filename, "size": len(self.data), "md5": self.md5}
+
+
+@dataclass
+class Form:
+    """A parsed multipart/form-data body: its parts in the order sent."""
+
+    parts: list[FormPart]
+
+    def summary(self) -> dict[str, Any]:
+        recorded: dict[str, Any] = {}
+        for part in self.parts:
+            value = part.summary()
+            if part.name not in recorded:
+                recorded[part.name] = value
+            elif isinstance(previous := recorded[part.name], _Repeated):
+                previous.append(value)
+            else:
+                recorded[part.name] = _Repeated([previous, value])
+        return {name: list(value) if isinstance(value, _Repeated) else value for name, value in recorded.items()}
+
+
+class _Repeated(list[Any]):
+    """The values of a field sent more than once (a plain list could be one field's own value)."""
+
+
+_PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))')
+
+
+def _header_params(value: str) -> dict[str, str]:
+    """The parameters of a header such as `form-data; name="a"; filename*=UTF-8''b%20c.txt`, names lower-cased."""
+    params: dict[str, str] = {}
+    for match in _PARAM.finditer(value):
+        name, quoted, bare = match.group(1).lower(), match.group(2), match.group(3)
+        text = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare.strip()
+        if name.endswith("*"):  # RFC 5987: charset'language'percent-encoded
+            charset, _, rest = text.partition("'")
+            text = unquote(rest.partition("'")[2], encoding=charset or "utf-8", errors="replace")
+            name = name[:-1]
+        params[name] = text
+    return params
+
+
+def parse_multipart(raw: bytes, content_type: str) -> Form:
+    """Parse a multipart/form-data body; ValueError when it is malformed."""
+    boundary = _header_params(content_type).get("boundary")
+    if not boundary:
+        raise ValueError("multipart/form-data without a boundary")
+    delimiter = b"--" + boundary.encode("latin-1")
+    position = raw.find(delimiter)
+    if position < 0:
+        raise ValueError("the boundary does not occur in the body")
+    parts: list[FormPart] = []
+    while True:
+        position += len(delimiter)
+        if raw.startswith(b"--", position):
+            return Form(parts)
+        if not raw.startswith(b"\r\n", position):
+            raise ValueError("a boundary line must end with CRLF")
+        end = raw.find(b"\r\n" + delimiter, position)
+        if end < 0:
+            raise ValueError("the body ends before the closing boundary")
+        parts.append(_parse_part(raw, position + 2, end))
+        position = end + 2
+
+
+def _parse_part(raw: bytes, start: int, end: int) -> FormPart:
+    header_end = raw.find(b"\r\n\r\n", start, end)
+    if header_end < 0:
+        raise ValueError("a part has no blank line after its headers")
+    headers: dict[str, str] = {}
+    for line in raw[start:header_end].decode("utf-8", errors="replace").split("\r\n"):
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise ValueError(f"a part's header line has no colon: {line!r}")
+        headers[name.strip().lower()] = value.strip()
+    disposition = headers.get("content-disposition", "")
+    if not disposition.lower().startswith("form-data"):
+        raise ValueError("a part lacks Content-Disposition: form-data")
+    params = _header_params(disposition)
+    if "name" not in params:
+        raise ValueError("a part lacks its field name")
+    data = raw[header_end + 4 : end]
+    return FormPart(params["name"], params.get("filename"), headers.get("content-type"), data)
+
+
 def _parse_body(raw: bytes) -> tuple[Any, bool]:
     """(body, body_base64): the JSON value, else the text, else the base64 of bytes that are not UTF-8."""
     if not raw:
@@ -318,14 +442,25 @@ class _Handler(BaseHTTPRequestHandler):
         if length is None:
             self.send_error(400, "Content-Length must be a non-negative integer")
             return
-        body, body_base64 = _parse_body(self.rfile.read(length))
+        raw = self.rfile.read(length)
+        content_type = self.headers.get("Content-Type") or ""
+        payload: Any = _AS_RECORDED
+        if content_type.lower().startswith("multipart/form-data") and not url.path.startswith(CONTROL_PREFIX):
+            try:
+                payload = parse_multipart(raw, content_type)
+                body, body_base64 = payload.summary(), False
+            except ValueError as error:
+                payload, body, body_base64 = None, {"multipart_error": str(error), "size": len(raw)}, False
+            del raw
+        else:
+            body, body_base64 = _parse_body(raw)
         if url.path.startswith(CONTROL_PREFIX):
             self._send(*sim.control(self.command, url.path, body))
             return
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         request = Recorded(self.command, url.path, query, dict(self.headers.items()), body, body_base64)
         try:
-            self._send(*sim.answer(request))
+            self._send(*sim.answer(request, payload))
         except CloseConnection:
             self.close_connection = True
 

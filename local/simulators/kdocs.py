@@ -35,10 +35,35 @@ The simulator's own choices where the docs are silent:
   used or issued to another app 10001; a refused exchange leaves the code usable. Refresh: unknown app 20002, a body
   that is not an object or lacks refresh_token 10001, wrong app_key 30001, a refresh token that is unknown, expired,
   rotated away or another app's 30001. A rotated refresh token lives 90 days from its own issue.
+
+Upload: POST /api/v1/openapi/personal/files/upload?access_token=, one multipart/form-data request with `file` (the
+bytes, with their file name), and optionally parent_id, parent_path and path_from_root. The simulator's choices:
+- Checks in order: access_token (30001), quota and rate (30002, counted like every openapi call), the scope
+  UPLOAD_SCOPE create_personal_files (10003; edit_personal_files alone does not do, and the link endpoints still
+  need edit_personal_files: consent to ALL_SCOPES for both), the body (10001: not multipart, no `file` part with a
+  file name, a file name that is empty or holds a slash, an extension, case-insensitive, outside
+  DOCUMENT_EXTENSIONS, a file over max_upload_bytes (200 MiB), a bad parent_path or path_from_root), then
+  parent_id (30012 unknown, 10003 another user's).
+- parent_path is taken both ways a client may send a list in multipart: repeated parent_path (or parent_path[])
+  fields, one folder name each, or a single field holding a JSON array of strings ('["a", "b"]'). Names must not
+  be empty, ".", ".." or hold a slash. path_from_root is "true"/"false" (any case) or "1"/"0".
+- Where it lands: under parent_id's folder when given (parent_id "0" is /我的文档; path_from_root is then ignored),
+  else /我的文档 with path_from_root, else the app's folder /我的文档/应用/<app name> (app_names, the app id by
+  default); then parent_path below that; missing folders are created.
+- A name already taken by a file in that folder becomes "name(1).docx", the first free number (on_name_clash
+  "rename"); on_name_clash "refuse" answers 10001 instead.
+- Answer {"code": 0, "data": {"id": {"open_id", "union_id"}, "fname", "fsize", "path" (the file's full path),
+  "parent_id"}}. open_id is the new file's file_token: the link endpoints take it, the authorizing user owning it.
+- Memory: the base server reads the request whole (so at most max_upload_bytes plus the form), `requests` records
+  the file part as {filename, size, md5}; a file keeps its size and MD5, and its bytes only under
+  small_content_limit (1 MiB). reset() forgets uploaded files and the folders made, keeping preset and added files.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 import secrets
 import string
@@ -49,13 +74,15 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote, urlencode
 
-from local.simulators.base import COMMON_FAULT_KINDS, Fault, Refusal, Response, SimServer, json_response
+from local.simulators.base import COMMON_FAULT_KINDS, Fault, Form, Refusal, Response, SimServer, json_response
 
 SHANGHAI = timezone(timedelta(hours=8))
 ACCESS_TOKEN_LIFETIME = timedelta(hours=24)
 REFRESH_TOKEN_LIFETIME = timedelta(days=90)
 CODE_LIFETIME = timedelta(minutes=5)
 REQUIRED_SCOPE = "edit_personal_files"
+UPLOAD_SCOPE = "create_personal_files"
+ALL_SCOPES = f"{REQUIRED_SCOPE},{UPLOAD_SCOPE}"
 DEFAULT_APP = "sim-app"
 DEFAULT_USER = "sim-user"
 USERS = frozenset({DEFAULT_USER, "other-user"})
@@ -71,6 +98,15 @@ EXT_PERMS = ("comment",)
 PERIOD_DAYS = (0, 7, 30)
 SID_ALPHABET = string.ascii_letters + string.digits
 LINKS_PATH = re.compile(r"/api/v1/openapi/personal/files/(?P<file_token>[^/]+)/links")
+UPLOAD_PATH = "/api/v1/openapi/personal/files/upload"
+DOCUMENT_EXTENSIONS = frozenset({".docx", ".doc", ".xlsx", ".xls", ".pptx", ".ppt", ".ksheet", ".otl", ".dbt", ".pdf"})
+MAX_UPLOAD_BYTES = 200 * 1024**2
+SMALL_CONTENT_LIMIT = 1024**2
+DOCUMENTS_ROOT = "/我的文档"
+APPS_FOLDER = "应用"
+ROOT_FOLDER_ID = "0"  # a user's /我的文档
+FIRST_FOLDER_ID = 900_000_001
+NAME_CLASH_POLICIES = ("rename", "refuse")
 
 INVALID_ARGUMENT = 10001
 PERMISSION_DENIED = 10003
@@ -136,6 +172,7 @@ class _LinkRequest:
 class KdocsSimulator(SimServer):
     fault_kinds = COMMON_FAULT_KINDS | {"expire_token", "code"}
     rate_limit_message = "rate limiter"
+    on_name_clash = "rename"  # or "refuse" (see the module docstring)
 
     def __init__(
         self,
@@ -145,15 +182,28 @@ class KdocsSimulator(SimServer):
         qps: int | None = None,
         errors_as_http_status: bool = False,
         rotate_refresh_tokens: bool = True,
+        app_names: dict[str, str] | None = None,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        small_content_limit: int = SMALL_CONTENT_LIMIT,
     ) -> None:
         super().__init__()
         self.apps = {DEFAULT_APP: "sim-app-key"} if apps is None else dict(apps)
+        self.app_names = dict(app_names or {})
+        self.max_upload_bytes, self.small_content_limit = max_upload_bytes, small_content_limit
         self.daily_quota = daily_quota
         self.qps = qps
         self.errors_as_http_status = errors_as_http_status
         self.rotate_refresh_tokens = rotate_refresh_tokens
         self.users = set(USERS)
-        self.files = {token: {"filename": name, "owner": owner} for token, (name, owner) in DEFAULT_FILES.items()}
+        # File token -> {"filename", "owner"}, plus for an uploaded file "size", "md5", "path", "parent_id",
+        # "union_id" and, when small, "content".
+        self.files: dict[str, dict[str, Any]] = {
+            token: {"filename": name, "owner": owner} for token, (name, owner) in DEFAULT_FILES.items()
+        }
+        self.uploaded: set[str] = set()
+        # Folder id -> {"name", "parent_id", "owner", "path"}; ROOT_FOLDER_ID stands for each user's /我的文档.
+        self.folders: dict[str, dict[str, str]] = {}
+        self._next_folder_id = FIRST_FOLDER_ID
         # File token -> the link as the endpoints answer it.
         self.links: dict[str, dict[str, Any]] = {}
         self.retired_sids: set[str] = set()
@@ -167,6 +217,7 @@ class KdocsSimulator(SimServer):
             ("GET", re.compile("/h5/auth"), self._consent),
             ("GET", re.compile("/api/v1/oauth2/access_token"), self._exchange_code),
             ("POST", re.compile("/api/v1/oauth2/refresh_token"), self._refresh),
+            ("POST", re.compile(re.escape(UPLOAD_PATH)), self._upload),
             ("POST", LINKS_PATH, self._save_link),
             ("GET", LINKS_PATH, self._read_link),
         ]
@@ -220,18 +271,31 @@ class KdocsSimulator(SimServer):
                     return dict(link)
         return None
 
+    def file_at(self, path: str, user: str = DEFAULT_USER) -> dict[str, Any] | None:
+        """An uploaded file by its full path ("/我的文档/应用/sim-app/a/report.docx"), with its "file_token"."""
+        with self._state_lock:
+            for token, file in self.files.items():
+                if file.get("path") == path and file["owner"] == user:
+                    return {"file_token": token, **file}
+        return None
+
     def secret_values(self) -> set[str]:
         with self._state_lock:
             return set(self.tokens) | set(self.refresh_tokens) | set(self.codes) | set(self.apps.values())
 
     def reset(self) -> None:
-        """Forget links, credentials and quota counts; apps, users and files stay."""
+        """Forget links, credentials, quota counts, uploaded files and folders; apps, users and other files stay."""
         super().reset()
         with self._state_lock:
             for state in (self.links, self.codes, self.tokens, self.refresh_tokens, self._calls_per_day):
                 state.clear()
             self.retired_sids.clear()
             self._calls_per_second.clear()
+            for token in self.uploaded:
+                self.files.pop(token, None)
+            self.uploaded.clear()
+            self.folders.clear()
+            self._next_folder_id = FIRST_FOLDER_ID
 
     # --- SimServer hooks
 
@@ -335,6 +399,101 @@ class KdocsSimulator(SimServer):
             raise Refusal(LINK_NOT_EXISTS, "link not exists")
         return self._success(dict(link))
 
+    # --- upload endpoint
+
+    def _upload(self, params: dict[str, str], query: dict[str, str], body: Any) -> Response:
+        grant = self._openapi_grant(query, UPLOAD_SCOPE)
+        if not isinstance(body, Form):
+            raise _invalid("the body must be multipart/form-data")
+        fields = {part.name: part for part in body.parts}  # of a field sent twice, the last
+        part = fields.get("file")
+        if part is None or part.filename is None:
+            raise _invalid("file is required, with its file name")
+        fname = part.filename
+        if not fname.strip() or "/" in fname or "\\" in fname:
+            raise _invalid("the file name must not be empty or hold a slash")
+        extension = os.path.splitext(fname)[1].lower()
+        if extension not in DOCUMENT_EXTENSIONS:
+            kinds = " ".join(sorted(DOCUMENT_EXTENSIONS))
+            raise _invalid(f"file type {extension or '(none)'} is not supported, only {kinds}")
+        size = len(part.data)
+        if size > self.max_upload_bytes:
+            raise _invalid(f"the file holds {size} bytes, over the limit of {self.max_upload_bytes}")
+        names = _parent_path(body)
+        from_root = _form_bool(fields, "path_from_root")
+        parent_id = _form_text(fields, "parent_id")
+        if parent_id:
+            folder_id = self._owned_folder(grant.user, parent_id)
+        elif from_root:
+            folder_id = ROOT_FOLDER_ID
+        else:
+            app_name = self.app_names.get(grant.app_id, grant.app_id)
+            folder_id = self._folder_path(grant.user, ROOT_FOLDER_ID, [APPS_FOLDER, app_name])
+        folder_id = self._folder_path(grant.user, folder_id, names)
+        name = self._free_name(grant.user, folder_id, fname)
+        path = f"{self._path_of(folder_id)}/{name}"
+        file_token, union_id = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
+        self.files[file_token] = {
+            "filename": name,
+            "owner": grant.user,
+            "size": size,
+            "md5": hashlib.md5(part.data, usedforsecurity=False).hexdigest(),
+            "path": path,
+            "parent_id": folder_id,
+            "union_id": union_id,
+            **({"content": part.data} if size < self.small_content_limit else {}),
+        }
+        self.uploaded.add(file_token)
+        id_ = {"open_id": file_token, "union_id": union_id}
+        return self._success({"id": id_, "fname": name, "fsize": size, "path": path, "parent_id": folder_id})
+
+    def _owned_folder(self, user: str, folder_id: str) -> str:
+        if folder_id == ROOT_FOLDER_ID:
+            return folder_id
+        folder = self.folders.get(folder_id)
+        if folder is None:
+            raise Refusal(FILE_NOT_EXISTS, "file not exists: parent_id")
+        if folder["owner"] != user:
+            raise Refusal(PERMISSION_DENIED, "permission denied: parent_id is another user's folder")
+        return folder_id
+
+    def _path_of(self, folder_id: str) -> str:
+        return DOCUMENTS_ROOT if folder_id == ROOT_FOLDER_ID else self.folders[folder_id]["path"]
+
+    def _folder_path(self, user: str, folder_id: str, names: list[str]) -> str:
+        """The folder at `names` below `folder_id`, creating the missing ones."""
+        for name in names:
+            found = next(
+                (
+                    child_id
+                    for child_id, folder in self.folders.items()
+                    if (folder["owner"], folder["parent_id"], folder["name"]) == (user, folder_id, name)
+                ),
+                None,
+            )
+            if found is None:
+                found, self._next_folder_id = str(self._next_folder_id), self._next_folder_id + 1
+                path = f"{self._path_of(folder_id)}/{name}"
+                self.folders[found] = {"name": name, "parent_id": folder_id, "owner": user, "path": path}
+            folder_id = found
+        return folder_id
+
+    def _free_name(self, user: str, folder_id: str, fname: str) -> str:
+        taken = {
+            file["filename"]
+            for file in self.files.values()
+            if file["owner"] == user and file.get("parent_id") == folder_id
+        }
+        if fname not in taken:
+            return fname
+        if self.on_name_clash != "rename":
+            raise _invalid(f"a file named {fname} is already in that folder")
+        stem, extension = os.path.splitext(fname)
+        number = 1
+        while f"{stem}({number}){extension}" in taken:
+            number += 1
+        return f"{stem}({number}){extension}"
+
     # --- checks
 
     def _known_app(self, app_id: str | None) -> str:
@@ -346,7 +505,7 @@ class KdocsSimulator(SimServer):
         if app_key != self.apps[app_id]:
             raise _unauthorized("app_key is invalid")
 
-    def _openapi_grant(self, query: dict[str, str]) -> Grant:
+    def _openapi_grant(self, query: dict[str, str], scope: str = REQUIRED_SCOPE) -> Grant:
         value = query.get("access_token")
         if not value:
             raise _unauthorized("access_token is required")
@@ -356,8 +515,8 @@ class KdocsSimulator(SimServer):
         if not token.is_live(self.clock.now()):
             raise _unauthorized("access_token is expired")
         self._count_call(token.grant.app_id)
-        if REQUIRED_SCOPE not in token.grant.scopes:
-            raise Refusal(PERMISSION_DENIED, f"permission denied: the access_token lacks scope {REQUIRED_SCOPE}")
+        if scope not in token.grant.scopes:
+            raise Refusal(PERMISSION_DENIED, f"permission denied: the access_token lacks scope {scope}")
         return token.grant
 
     def _count_call(self, app_id: str) -> None:
@@ -429,6 +588,48 @@ class KdocsSimulator(SimServer):
 
 def _scopes(scope: str) -> frozenset[str]:
     return frozenset(name.strip() for name in scope.split(",") if name.strip())
+
+
+def _form_text(fields: dict[str, Any], name: str) -> str | None:
+    part = fields.get(name)
+    if part is None:
+        return None
+    text = part.text()
+    if text is None:
+        raise _invalid(f"{name} must be a text field")
+    return str(text)
+
+
+def _form_bool(fields: dict[str, Any], name: str) -> bool:
+    text = _form_text(fields, name)
+    if text is None or text.lower() in ("false", "0"):
+        return False
+    if text.lower() in ("true", "1"):
+        return True
+    raise _invalid(f'{name} must be "true" or "false"')
+
+
+def _parent_path(form: Form) -> list[str]:
+    """parent_path as repeated fields (one name each) or as one field holding a JSON array of strings."""
+    texts = []
+    for part in form.parts:
+        if part.name in ("parent_path", "parent_path[]"):
+            text = part.text()
+            if text is None:
+                raise _invalid("parent_path must be text fields")
+            texts.append(text)
+    names = texts
+    if len(texts) == 1 and texts[0].lstrip().startswith("["):
+        try:
+            names = json.loads(texts[0])
+        except ValueError:
+            raise _invalid("parent_path is not a JSON array") from None
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise _invalid("parent_path must be a JSON array of folder names")
+    for name in names:
+        if not name.strip() or name in (".", "..") or "/" in name or "\\" in name:
+            raise _invalid("parent_path names must not be empty, . or .. or hold a slash")
+    return names
 
 
 def _random_token() -> str:
