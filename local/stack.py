@@ -20,7 +20,7 @@ from local.runtime.functions import FunctionRuntime
 from local.runtime.gateway import Gateway
 from local.runtime.lambda_api import LambdaApi
 from local.simulators.base import SimServer
-from local.simulators.kdocs import KdocsSimulator
+from local.simulators.kdocs import ALL_SCOPES, KdocsSimulator
 from local.simulators.pan123 import Pan123Simulator
 from local.template import QueueSubscription, Template
 
@@ -179,7 +179,7 @@ def kdocs_sim_secret(base_url: str) -> dict[str, str]:
     app_id, app_key = SIM_APP
     consent = requests.get(
         f"{base_url}/h5/auth",
-        params={"app_id": app_id, "scope": "edit_personal_files", "redirect_uri": "http://127.0.0.1/cb", "state": "x"},
+        params={"app_id": app_id, "scope": ALL_SCOPES, "redirect_uri": "http://127.0.0.1/cb", "state": "x"},
         allow_redirects=False,
         timeout=5,
     )

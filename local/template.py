@@ -213,6 +213,7 @@ class Template:
             "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
             "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{region}:{account}:table/{name}",
             "AWS::SecretsManager::Secret": f"arn:aws:secretsmanager:{region}:{account}:secret:{name}-??????",
+            "AWS::Serverless::Function": f"arn:aws:lambda:{region}:{account}:function:{name}",
         }.get(self.resources[logical_id]["Type"], f"arn:aws:local:{region}:{account}:{name}")
 
     def physical_name(self, logical_id: str) -> str:
@@ -245,6 +246,8 @@ class Template:
             return PSEUDO_PARAMETERS[name]
         if name in self.parameters:
             return self.parameters[name]
+        if "." in name:
+            return self._attribute(*name.split(".", 1))
         if name not in self.resources:
             raise KeyError(f"template has no {name}")
         resource_type = self.resources[name]["Type"]
@@ -254,6 +257,14 @@ class Template:
             region, account = PSEUDO_PARAMETERS["AWS::Region"], PSEUDO_PARAMETERS["AWS::AccountId"]
             return f"https://sqs.{region}.amazonaws.com/{account}/{self.physical_name(name)}"
         return self.physical_name(name)
+
+    def _attribute(self, logical_id: str, attribute: str) -> str:
+        """`${X.Arn}` in a Sub; SAM's `X.Alias`, the ARN of the alias AutoPublishAlias makes."""
+        if attribute == "Arn":
+            return self.arn(logical_id)
+        if attribute == "Alias":
+            return f"{self.arn(logical_id)}:{self.resources[logical_id]['Properties']['AutoPublishAlias']}"
+        raise ValueError(f"the local stack does not resolve {logical_id}.{attribute}")
 
 
 def _sub_target(target: Any) -> str:

@@ -43,6 +43,18 @@ def stored_requests(provider: str, prefix: str) -> set[tuple[str, str]]:
     }
 
 
+def uploads(prefix: str) -> set[tuple[str, str]]:
+    """An upload function's own: any version of its provider's uploads (read, tag), its results, the bus, attempts."""
+    objects = f"{BUCKET}/uploads/{prefix}/*"
+    return (
+        {(action, objects) for action in ("s3:GetObject", "s3:GetObjectVersion")}
+        | {(action, objects) for action in ("s3:PutObjectTagging", "s3:PutObjectVersionTagging")}
+        | {("s3:PutObject", f"{BUCKET}/results/uploads/{prefix}/*"), ("events:PutEvents", DEFAULT_BUS)}
+        | IDEMPOTENCY
+        | RENEWAL_REQUESTS
+    )
+
+
 EXPECTED = {
     "Pan123ApiFunction": reads_secret("pan123") | IDEMPOTENCY | RENEWAL_REQUESTS,
     "KdocsApiFunction": reads_secret("kdocs") | IDEMPOTENCY | RENEWAL_REQUESTS,
@@ -56,7 +68,15 @@ EXPECTED = {
     | {("secretsmanager:PutSecretValue", SECRET.format(provider)) for provider in ("pan123", "kdocs")}
     | consumes("TokenRenewalQueue"),
     "DocsFunction": set(),
+    "UploadStarterFunction": consumes("UploadsQueue")
+    | {
+        ("lambda:InvokeFunction", f"arn:aws:lambda:us-east-1:123456789012:function:sharelink-local-{name}-upload:live")
+        for name in ("pan123", "kdocs")
+    },
+    "Pan123UploadFunction": reads_secret("pan123") | uploads("123pan"),
+    "KdocsUploadFunction": reads_secret("kdocs") | uploads("kdocs"),
 }
+DURABLE = ("Pan123UploadFunction", "KdocsUploadFunction")
 
 
 def granted(statements: list[dict]) -> set[tuple[str, str]]:
@@ -106,10 +126,12 @@ def test_api_functions_read_their_own_providers_secret_only():
 
 def test_every_role_has_the_managed_policies_sam_attaches_and_tracing_asks_for():
     for function_id, role in ROLES.items():
-        assert role.policies[:2] == (
-            managed_policy("AWSLambdaBasicExecutionRole"),
-            managed_policy("AWSXrayWriteOnlyAccess"),
-        ), function_id
+        basic = "AWSLambdaBasicDurableExecutionRolePolicy" if function_id in DURABLE else "AWSLambdaBasicExecutionRole"
+        assert role.policies[:2] == (managed_policy(basic), managed_policy("AWSXrayWriteOnlyAccess")), function_id
+    assert granted(managed_policy("AWSLambdaBasicDurableExecutionRolePolicy")["Statement"]) >= {
+        ("lambda:CheckpointDurableExecution", "*"),
+        ("lambda:GetDurableExecutionState", "*"),
+    }
     assert granted(managed_policy("AWSLambdaBasicExecutionRole")["Statement"]) == {
         ("logs:CreateLogGroup", "*"),
         ("logs:CreateLogStream", "*"),
@@ -121,7 +143,11 @@ def test_without_active_tracing_there_is_no_xray_policy(tmp_path):
     roles = roles_of(tmp_path, TEMPLATE_TEXT.replace("    Tracing: Active\n", "", 1))
 
     assert all(managed_policy("AWSXrayWriteOnlyAccess") not in role.policies for role in roles.values())
-    assert all(role.policies[0] == managed_policy("AWSLambdaBasicExecutionRole") for role in roles.values())
+    assert all(
+        role.policies[0] == managed_policy("AWSLambdaBasicExecutionRole")
+        for function_id, role in roles.items()
+        if function_id not in DURABLE
+    )
 
 
 def test_a_policy_template_the_local_stack_does_not_know_is_refused(tmp_path):

@@ -134,7 +134,12 @@ def test_bucket_notifies_each_providers_queue_by_prefix():
         entry["Filter"]["S3Key"]["Rules"][0]["Value"]: entry["Queue"]["Fn::GetAtt"][0]
         for entry in notifications["QueueConfigurations"]
     }
-    assert routes == {"requests/123pan/": "Pan123RequestsQueue", "requests/kdocs/": "KdocsRequestsQueue"}
+    assert routes == {
+        "requests/123pan/": "Pan123RequestsQueue",
+        "requests/kdocs/": "KdocsRequestsQueue",
+        "uploads/123pan/": "UploadsQueue",
+        "uploads/kdocs/": "UploadsQueue",
+    }
 
 
 def test_idempotency_table_has_id_key_and_expiration_ttl():
@@ -175,6 +180,9 @@ def test_each_function_names_in_its_environment_exactly_the_secrets_it_may_read(
         "KdocsEventsFunction": {"KdocsSecret"},
         "TokensFunction": {"Pan123Secret", "KdocsSecret"},
         "DocsFunction": set(),
+        "UploadStarterFunction": set(),
+        "Pan123UploadFunction": {"Pan123Secret"},
+        "KdocsUploadFunction": {"KdocsSecret"},
     }
     assert set(SECRETS) == {"Pan123Secret", "KdocsSecret"}
 

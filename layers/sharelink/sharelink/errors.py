@@ -142,6 +142,22 @@ class ProviderUnreachable(ProviderError):
     may_have_acted = False
 
 
+class UploadRejected(SharelinkError):
+    """An upload that can never succeed as it is (too large, a name or type the provider refuses, content that does
+    not match its MD5): refused for this object version, not retried."""
+
+    status = 422
+    code = "upload_rejected"
+
+
+class StorageUnavailable(SharelinkError):
+    """S3 could not be read for now (throttled, a 5xx, a stream that kept breaking off): worth another try."""
+
+    status = 503
+    code = "storage_unavailable"
+    transient = True
+
+
 class ProviderTimeout(SharelinkError):
     status = 504
     code = "provider_timeout"

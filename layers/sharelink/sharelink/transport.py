@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import logging
 import math
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import requests
-from requests.adapters import HTTPAdapter
+from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
+from urllib3.fields import RequestField
+from urllib3.filepost import choose_boundary
 from urllib3.util.retry import Retry
 
 from sharelink.errors import ProviderTimeout, ProviderUnreachable
 
-# Only calls that are safe to repeat are retried on read errors and 5xx. A POST that timed out may
+# By default only calls that are safe to repeat are retried on read errors and 5xx. A POST that timed out may
 # already have created a share, so it is never resent; a refused connection never reached the provider,
 # so it is retried whatever the method (urllib3 counts it under `connect`).
 SAFE_TO_REPEAT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
 # Time kept back from the invocation's deadline to answer (API Gateway, the result object, the batch report).
 ANSWER_RESERVE_S = 1.0
 # A call needs at least this long to mean anything; with less left, it is not sent at all.
@@ -81,6 +86,89 @@ class DeadlineRetry(Retry):
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """Which calls a transport resends after a read timeout, a dropped connection or one of `statuses`, and how long
+    it waits between tries (urllib3's backoff_factor). A refused connection is retried whatever the method."""
+
+    methods: frozenset[str] = SAFE_TO_REPEAT
+    statuses: frozenset[int] = RETRY_STATUSES
+    backoff_factor: float = 0.1
+    backoff_jitter: float = 0.0
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """A form field of `size` bytes with a file name, produced afresh by `chunks()` each time the body is sent."""
+
+    name: str
+    filename: str
+    size: int
+    chunks: Callable[[], Generator[bytes]]
+
+
+@dataclass(frozen=True)
+class Multipart:
+    """A multipart/form-data body: text fields in order, then one file part streamed, never held whole."""
+
+    fields: Sequence[tuple[str, str]]
+    file: FilePart
+
+
+class MultipartBody:
+    """A Multipart as the file-like body requests streams: its length known up front (so Content-Length, not chunked
+    encoding), read a block at a time, and rewound by urllib3 before a retry (the file part is then produced again)."""
+
+    def __init__(self, form: Multipart) -> None:
+        boundary = choose_boundary()
+        self.content_type = f"multipart/form-data; boundary={boundary}"
+        fields = b"".join(_part_head(boundary, name) + value.encode() + b"\r\n" for name, value in form.fields)
+        self._head = fields + _part_head(boundary, form.file.name, form.file.filename)
+        self._tail = f"\r\n--{boundary}--\r\n".encode()
+        self._file = form.file
+        self._chunks: Generator[bytes] | None = None
+        self.seek(0)
+
+    def __len__(self) -> int:
+        return len(self._head) + self._file.size + len(self._tail)
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if (offset, whence) != (0, io.SEEK_SET):
+            raise io.UnsupportedOperation("a multipart body only rewinds to its start")
+        self.close()
+        self._chunks = self._file.chunks()
+        self._pieces = itertools.chain((self._head,), self._chunks, (self._tail,))
+        self._pending = bytearray()
+        self._position = 0
+        return 0
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._pending) < size:
+            piece = next(self._pieces, None)
+            if piece is None:
+                break
+            self._pending += piece
+        taken = bytes(self._pending if size < 0 else self._pending[:size])
+        del self._pending[: len(taken)]
+        self._position += len(taken)
+        return taken
+
+    def close(self) -> None:
+        """Let go of the file part's source (an S3 stream) when the body was not read to its end."""
+        if self._chunks is not None:
+            self._chunks.close()
+
+
+def _part_head(boundary: str, name: str, filename: str | None = None) -> bytes:
+    """A part's boundary line and headers, its name and file name escaped as urllib3 (and browsers) escape them."""
+    part = RequestField(name=name, data=b"", filename=filename)
+    part.make_multipart(content_type="application/octet-stream" if filename is not None else None)
+    return f"--{boundary}\r\n{part.render_headers()}".encode()
+
+
+@dataclass(frozen=True)
 class Reply:
     status: int
     body: bytes
@@ -105,13 +193,24 @@ class Transport(Protocol):
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         body: Any = None,
+        form: Multipart | None = None,
     ) -> Reply: ...
 
 
 class HttpTransport:
-    """requests with urllib3's Retry, mapping transport failures to typed errors."""
+    """requests with urllib3's Retry, mapping transport failures to typed errors. A JSON `body` or a streamed
+    multipart `form` is sent."""
 
-    def __init__(self, base_url: str, *, provider: str, timeout_s: float, retries: int = 2) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        provider: str,
+        timeout_s: float,
+        retries: int = 2,
+        retry_policy: RetryPolicy = RetryPolicy(),
+        pool_size: int = DEFAULT_POOLSIZE,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.provider = provider
         self.timeout_s = timeout_s
@@ -121,14 +220,15 @@ class HttpTransport:
             connect=retries,
             read=retries,
             status=retries,
-            backoff_factor=0.1,
-            status_forcelist=(500, 502, 503, 504),
-            allowed_methods=SAFE_TO_REPEAT,
+            backoff_factor=retry_policy.backoff_factor,
+            backoff_jitter=retry_policy.backoff_jitter,
+            status_forcelist=retry_policy.statuses,
+            allowed_methods=retry_policy.methods,
             raise_on_status=False,
             respect_retry_after_header=False,
         )
         self.session = requests.Session()
-        self.session.mount(self.base_url, HTTPAdapter(max_retries=retry))
+        self.session.mount(self.base_url, HTTPAdapter(max_retries=retry, pool_maxsize=pool_size))
 
     def send(
         self,
@@ -138,20 +238,24 @@ class HttpTransport:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         body: Any = None,
+        form: Multipart | None = None,
     ) -> Reply:
         left = DEADLINE.left()
         if left < MIN_CALL_S:
             raise ProviderTimeout(f"no time left to call {self.provider} before the deadline", provider=self.provider)
-        timeout_s = min(self.timeout_s, left)
+        stream = MultipartBody(form) if form is not None else None
+        headers = dict(headers or {}) | ({"Content-Type": stream.content_type} if stream is not None else {})
         try:
-            response = self.session.request(
-                method,
-                self.base_url + path,
-                headers=dict(headers or {}),
-                params=params,
-                json=body,
-                timeout=timeout_s,
+            return self._request(
+                method, path, min(self.timeout_s, left), headers=headers, params=params, json=body, data=stream
             )
+        finally:
+            if stream is not None:
+                stream.close()
+
+    def _request(self, method: str, path: str, timeout_s: float, **sent: Any) -> Reply:
+        try:
+            response = self.session.request(method, self.base_url + path, timeout=timeout_s, **sent)
         # `from None`: requests' own messages carry the URL, and with it a token in the query string.
         except requests.Timeout:
             raise self._timeout(timeout_s) from None

@@ -31,7 +31,8 @@ from sharelink.validation import one_of, two_spellings
 PROVIDER = "kdocs"
 DEFAULT_BASE_URL = "https://developer.kdocs.cn"
 LINKS_PATH = "/api/v1/openapi/personal/files/{file_token}/links"
-SCOPE = "edit_personal_files"
+# Share links need edit_personal_files, uploads create_personal_files.
+SCOPE = "edit_personal_files,create_personal_files"
 # Access tokens live 24 hours; the tokens function runs hourly.
 RENEW_BEFORE = timedelta(hours=2)
 TOKEN_REJECTED_CODES = {30001}
