@@ -1,12 +1,12 @@
 """A document dropped under uploads/kdocs/, uploaded and shared as a durable execution (one per object version)."""
 
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
-from sharelink.uploads.kdocs import KdocsUploads
 
 from sharelink import aws
 from sharelink.observability import logger
 from sharelink.providers.kdocs import Kdocs
 from sharelink.upload_flow import KdocsSteps, UploadFlow
+from sharelink.uploads.kdocs import KdocsUploads
 
 session = aws.session()
 kdocs = Kdocs.from_env(session)
