@@ -23,7 +23,9 @@ def main() -> int:
 
     with LocalStack(port=args.port, sim_lifetime_s=7 * 24 * 3600, real=_real_providers()) as stack:
         print(f"local stack up: gateway {stack.gateway.url}, AWS (moto) {stack.aws.endpoint}", flush=True)
-        ok = all([demo(stack.gateway.url, *example) for example in DEMOS]) and demo_storage(stack)
+        ok = (
+            all([demo(stack.gateway.url, *example) for example in DEMOS]) and demo_storage(stack) and demo_upload(stack)
+        )
         if not ok:
             return 1
         if not args.once:
@@ -56,12 +58,22 @@ def demo(gateway_url: str, path: str, event_name: str, expected_status: int) -> 
 
 def demo_storage(stack: LocalStack) -> bool:
     """Drop the 123pan example body into the requests bucket and print the result object it comes back as."""
+    key = "requests/123pan/demo request.json"
+    body = json.dumps(docs_example(DEMOS[0][1]), ensure_ascii=False).encode()
+    return drop_and_print(stack, key, body, "results/" + key.removeprefix("requests/"))
+
+
+def demo_upload(stack: LocalStack) -> bool:
+    """Drop a file under uploads/123pan/ and print the link it comes back with (a durable execution uploads it)."""
+    key = "uploads/123pan/demo/报告 2026.txt"
+    return drop_and_print(stack, key, "季度报告 Q3\n".encode() * 1000, f"results/{key}.json")
+
+
+def drop_and_print(stack: LocalStack, key: str, body: bytes, result_key: str) -> bool:
     bucket = stack.template.physical_name("ShareRequestsBucket")
     s3 = stack.aws.client("s3")
-    key = "requests/123pan/demo request.json"
-    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(docs_example(DEMOS[0][1]), ensure_ascii=False).encode())
-    result_key = "results/" + key.removeprefix("requests/")
-    deadline = time.monotonic() + 30
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             result = json.loads(s3.get_object(Bucket=bucket, Key=result_key)["Body"].read())
@@ -71,7 +83,7 @@ def demo_storage(stack: LocalStack) -> bool:
         print(f"\nPUT s3://{bucket}/{key} -> s3://{bucket}/{result_key}")
         print(json.dumps(result, ensure_ascii=False, indent=2), flush=True)
         return bool(result["status"] == "created")
-    print(f"no result for s3://{bucket}/{key} within 30 s", flush=True)
+    print(f"no result for s3://{bucket}/{key} within 60 s", flush=True)
     return False
 
 

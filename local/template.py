@@ -62,6 +62,8 @@ class FunctionSpec:
     memory_mb: int = 128
     # Set for a durable function (Properties.DurableConfig, over Globals'): Lambda runs it as durable executions.
     durable: DurableConfig | None = None
+    # The alias SAM's AutoPublishAlias makes; locally it names the function as deployed now.
+    alias: str | None = None
 
     @property
     def is_durable(self) -> bool:
@@ -141,6 +143,7 @@ class Template:
                 timeout_s=int(props.get("Timeout", globals_.get("Timeout", 3))),
                 memory_mb=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
                 durable=self._durable_config(globals_.get("DurableConfig", {}) | props.get("DurableConfig", {})),
+                alias=props.get("AutoPublishAlias"),
             )
         return specs
 

@@ -144,7 +144,7 @@ class LambdaApi:
         if caller is LAMBDA_SERVICE and headers.get(HANDLER_INVOKE_HEADER) == "true" and runtime is not None:
             return _run(runtime, body)  # one invocation of an execution, by the durable execution service
         self._authorize(caller, "lambda:InvokeFunction", function_arn(name, qualifier))
-        if runtime is None or qualifier not in (None, "$LATEST"):
+        if runtime is None or qualifier not in (None, "$LATEST", runtime.spec.alias):
             raise ApiError(404, "ResourceNotFoundException", f"Function not found: {function_arn(name, qualifier)}")
         invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")
         if invocation_type not in ("RequestResponse", "Event", "DryRun"):

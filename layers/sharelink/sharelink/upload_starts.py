@@ -52,7 +52,11 @@ class UploadStarts:
             logger.info("skipping s3:TestEvent", extra={"bucket": notification.get("Bucket")})
             return
         for entry in notification.get("Records", []):
-            self._start(entry["s3"])
+            try:
+                self._start(entry["s3"])
+            except Exception:
+                logger.exception("could not start an upload; the notification will come back")
+                raise
 
     def _start(self, s3: dict[str, Any]) -> None:
         key = unquote_plus(s3["object"]["key"])  # S3 URL-encodes keys in notifications
