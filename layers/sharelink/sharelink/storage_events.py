@@ -41,6 +41,7 @@ from sharelink.providers.base import ShareProvider
 from sharelink.results import Results
 from sharelink.share import rfc3339
 from sharelink.transport import DEADLINE
+from sharelink.uploads import read_error
 from sharelink.validation import MAX_BODY_BYTES, parse_json_body, validation_error
 
 REQUESTS = "requests/"
@@ -56,7 +57,6 @@ PERMANENT = (
     MalformedJson,
     OutcomeUnknown,
 )
-MISSING_OBJECT_CODES = {"NoSuchKey", "NoSuchVersion"}
 # SQS keeps a message invisible for 12 hours at the most.
 MAX_VISIBILITY_S = 12 * 3600
 DEFAULT_CONCURRENCY = 10
@@ -208,7 +208,7 @@ class ShareRequests:
         try:
             stored = self.s3.get_object(Bucket=request["bucket"], Key=request["key"], **version)
         except ClientError as error:
-            raise _unreadable(error) from None
+            raise read_error(error, "the request object") from None
         if stored["ContentLength"] > MAX_BODY_BYTES:
             raise RequestTooLarge(f"the request object is over {MAX_BODY_BYTES // 1024} KiB")
         return self.provider.create_request.model_validate(parse_json_body(stored["Body"].read()))
@@ -221,13 +221,3 @@ class ShareRequests:
         self.results.publish(
             request.bucket, request.result_key, {"status": outcome["status"], "request": source} | outcome
         )
-
-
-def _unreadable(error: ClientError) -> Exception:
-    """A request object that is gone or may not be read for good is rejected; anything else is retried."""
-    code = error.response.get("Error", {}).get("Code", "")
-    if code in MISSING_OBJECT_CODES:
-        return RequestObjectMissing("the request object (that version of it) is gone")
-    if code == "AccessDenied":
-        return RequestUnreadable("this function may not read the request object")
-    return error

@@ -296,17 +296,15 @@ class Pan123(ProviderClient):
 
 def _adopted(item: dict[str, Any], request: CreateShareRequest, request_id: str | None) -> Share:
     """A listed share as the answer to the request that made it (the list does not say which files it holds)."""
-    share_key = str(_field(item, "shareKey"))
-    return Share(
-        provider=PROVIDER,
-        share_id=str(_field(item, "shareId")),
-        share_key=share_key,
-        url=SHARE_URL.format(share_key=share_key),
-        password=request.password,
-        expires_at=parse_expiration(item.get("expiration")) if request.expire_days else None,
-        name=request.name,
-        file_ids=[str(file_id) for file_id in request.file_ids],
-        provider_request_id=request_id,
+    listed = _listed_share(item, request_id).model_dump(include=set(Share.model_fields))
+    return Share.model_validate(
+        listed
+        | {
+            "password": request.password,
+            "expires_at": listed["expires_at"] if request.expire_days else None,
+            "name": request.name,
+            "file_ids": [str(file_id) for file_id in request.file_ids],
+        }
     )
 
 

@@ -76,15 +76,16 @@ def _open(s3: Any, obj: StoredObject, start: int, end: int) -> Any:
     try:
         return s3.get_object(Bucket=obj.bucket, Key=obj.key, Range=f"bytes={start}-{end - 1}", **version)["Body"]
     except ClientError as error:
-        raise _unreadable(error) from None
+        raise read_error(error, "the uploaded object") from None
     except BotoCoreError:
         raise StorageUnavailable("S3 could not be reached to read the object") from None
 
 
-def _unreadable(error: ClientError) -> Exception:
+def read_error(error: ClientError, what: str) -> Exception:
+    """An object (version) that is gone or may not be read for good is refused for good; anything else is retried."""
     code = error.response.get("Error", {}).get("Code", "")
     if code in MISSING_OBJECT_CODES:
-        return RequestObjectMissing("the uploaded object (that version of it) is gone")
+        return RequestObjectMissing(f"{what} (that version of it) is gone")
     if code == "AccessDenied":
-        return RequestUnreadable("this function may not read the uploaded object")
+        return RequestUnreadable(f"this function may not read {what}")
     return StorageUnavailable(f"S3 refused to read the object for now ({code or 'no error code'})")
