@@ -5,7 +5,9 @@
 2. warm overhead: one create through `lambda_handler` against a bare `requests.Session().post` of the same body
    to the same simulator;
 3. batch: 10 storage requests against a provider answering in 100 ms;
-4. the built layer's unzipped size and a warm function's peak RSS.
+4. the built layer's unzipped size and a warm function's peak RSS;
+5. uploads (bench/uploads.py): a file through the 123pan durable upload flow against a bare transfer loop, and the
+   flow's peak RSS for a small and a large file. `python -m bench uploads` runs only this one.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
+from bench import uploads
 from local.aws.emulator import LocalAws
 from local.runtime.worker import LambdaContext
 from local.simulators.kdocs import KdocsSimulator
@@ -193,5 +196,14 @@ def peak_rss_mb(aws: LocalAws, sim: Pan123Simulator, layer: Path) -> float:
     return int(done.stderr.strip().splitlines()[-1]) / 1024
 
 
+def run(argv: list[str]) -> None:
+    """Every measurement, or only those named: `python -m bench uploads`."""
+    if argv not in ([], ["uploads"]):
+        sys.exit("usage: python -m bench [uploads]")
+    if not argv:
+        main()
+    uploads.main()
+
+
 if __name__ == "__main__":
-    main()
+    run(sys.argv[1:])
