@@ -3,7 +3,7 @@
 
 An execution is started once per object version (sharelink.upload_starts). Its steps: read the share settings
 from the object's metadata (refusing what can never succeed before any provider call), then the provider's own
-steps (123pan: hash, folder, create, a step per group of slices, complete polled through "verifying" with durable
+steps (123pan: hash, folder, create, a step per slice, complete polled through "verifying" with durable
 waits between polls; KDocs: one upload), the share (reconciled like any create, sharelink.attempts), and last the
 result object, the event and the tag.
 """
@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Protocol
 import boto3
 from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.config import Duration, MapConfig, StepConfig
-from aws_durable_execution_sdk_python.exceptions import StepError
+from aws_durable_execution_sdk_python.exceptions import DurableOperationError
 from aws_durable_execution_sdk_python.retries import RetryStrategyConfig, create_retry_strategy
 from pydantic import ValidationError
 
@@ -40,8 +40,6 @@ from sharelink.validation import validation_error
 
 RESULTS = "results/uploads/"
 URL_TAG = "sharelink-url"
-# Each group of slices is one step, so one step never outlives an invocation (16 MiB slices: 128 MiB a step).
-SLICES_PER_STEP = 8
 VERIFY_POLL_S = 2
 MAX_PAN123_BYTES = 10 * 1024**3
 MAX_VERIFY_POLLS = 600
@@ -201,7 +199,7 @@ class UploadFlow:
             }
         except Rejected as rejected:
             result = {"status": "rejected", "upload": upload.describe(), "error": rejected.error}
-        except StepError as failed:
+        except DurableOperationError as failed:  # a step (or a slice of the map) that used up its retries
             error = _error("upload_failed", f"gave up after retries: {failed.message}")
             result = {"status": "rejected", "upload": upload.describe(), "error": error}
         result["processed_at"] = rfc3339(self.clock())
