@@ -155,6 +155,14 @@ def forget_cached_secrets() -> None:
                 tokens.secrets.clear_cache()
 
 
+def versioned_bucket(aws: LocalAws, name: str) -> Any:
+    """An S3 client (admin) and a bucket of that name with versioning on, as the stack's bucket is."""
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return s3
+
+
 @pytest.fixture
 def fresh_aws(aws: LocalAws) -> Iterator[LocalAws]:
     """No resources left from an earlier test, no secret cached by Powertools parameters, an idempotency table."""

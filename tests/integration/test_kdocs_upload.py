@@ -14,7 +14,7 @@ from sharelink.tokens import SecretTokens
 from sharelink.transport import HttpTransport
 from sharelink.uploads import StoredObject
 from sharelink.uploads.kdocs import DOCUMENT_TYPES, KdocsUploads
-from tests.conftest import KDOCS_SECRET, PROVIDER_TIMEOUT_S
+from tests.conftest import KDOCS_SECRET, PROVIDER_TIMEOUT_S, versioned_bucket
 
 BUCKET = "sharelink-test-uploads"
 UPLOAD_PATH = "/api/v1/openapi/personal/files/upload"
@@ -23,10 +23,7 @@ APP_FOLDER = "/我的文档/应用/sim-app"
 
 @pytest.fixture
 def s3(fresh_aws):
-    client = fresh_aws.client("s3")
-    client.create_bucket(Bucket=BUCKET)
-    client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    return client
+    return versioned_bucket(fresh_aws, BUCKET)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from sharelink.transport import HttpTransport
 from sharelink.uploads import StoredObject
 from sharelink.uploads import pan123 as uploads_module
 from sharelink.uploads.pan123 import Pan123Uploads
-from tests.conftest import PAN123_SECRET
+from tests.conftest import PAN123_SECRET, versioned_bucket
 
 BUCKET = "sharelink-test-uploads"
 SLICE = 1024
@@ -34,10 +34,7 @@ EMPTY_MD5 = hashlib.md5(b"").hexdigest()
 
 @pytest.fixture
 def s3(fresh_aws):
-    client = fresh_aws.client("s3")
-    client.create_bucket(Bucket=BUCKET)
-    client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    return client
+    return versioned_bucket(fresh_aws, BUCKET)
 
 
 @pytest.fixture

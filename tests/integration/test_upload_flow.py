@@ -23,7 +23,7 @@ from sharelink.upload_flow import KdocsSteps, Pan123Steps, ShareDefaults, Upload
 from sharelink.upload_starts import execution_name
 from sharelink.uploads.kdocs import KdocsUploads
 from sharelink.uploads.pan123 import Pan123Uploads
-from tests.conftest import KDOCS_SECRET, PAN123_SECRET, REQUESTS_BUCKET, acting_as
+from tests.conftest import KDOCS_SECRET, PAN123_SECRET, REQUESTS_BUCKET, acting_as, versioned_bucket
 
 MIB = 1024 * 1024
 DEFAULTS = ShareDefaults(expire_days=7, permission="read", allow_comment=False, pan123_folder="/sharelink")
@@ -34,10 +34,7 @@ INVOCATION_TIMEOUT_S = 3
 
 @pytest.fixture
 def bucket(fresh_aws):
-    s3 = fresh_aws.client("s3")
-    s3.create_bucket(Bucket=REQUESTS_BUCKET)
-    s3.put_bucket_versioning(Bucket=REQUESTS_BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    return s3
+    return versioned_bucket(fresh_aws, REQUESTS_BUCKET)
 
 
 def put_upload(s3: Any, key: str, data: bytes, **metadata: str) -> dict[str, Any]:
