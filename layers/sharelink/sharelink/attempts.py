@@ -27,11 +27,11 @@ from sharelink.errors import AttemptUnsettled, OutcomeUnknown, SharelinkError
 from sharelink.providers.base import Attempt, RequestModel, ShareProvider
 from sharelink.share import Share
 
-ONE_DAY_S = 24 * 3600
+ONE_DAY = 24 * 3600
 # How long after an attempt started a provider may still act on it (its own gateway's timeout, presumably).
 DEFAULT_SETTLE_S = 60
 # Claims outlive any retry of the request that made the share (Powertools remembers answers for a day).
-CLAIM_LIFETIME_S = 30 * ONE_DAY_S
+CLAIM_LIFETIME_S = 30 * ONE_DAY
 
 
 class Attempts:
@@ -114,7 +114,7 @@ class Attempts:
                 "started_at": {"S": self.clock().isoformat()},
                 "before": {"S": json.dumps(provider.before_create(request))},
                 "newest_share_id": {"N": newest["share_id"]["N"] if newest else "0"},
-                "expiration": {"N": str(int(time.time()) + ONE_DAY_S)},
+                "expiration": {"N": str(int(time.time()) + ONE_DAY)},
             }
         )
 

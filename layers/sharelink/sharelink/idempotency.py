@@ -19,12 +19,10 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, SerializeAsAny
 
-from sharelink.attempts import DEFAULT_SETTLE_S, Attempts
+from sharelink.attempts import DEFAULT_SETTLE_S, ONE_DAY, Attempts
 from sharelink.errors import IdempotencyConflict
 from sharelink.providers.base import RequestModel, ShareProvider
 from sharelink.share import Share
-
-ONE_DAY = 24 * 3600
 
 
 def persistence_from_env(session: boto3.Session) -> DynamoDBPersistenceLayer:

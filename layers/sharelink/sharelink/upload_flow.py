@@ -127,6 +127,10 @@ class ProviderSteps(Protocol):
         """Upload the file, a checkpointed step at a time: {"provider_file_id", "path", "instant", "md5"}."""
         ...
 
+    def with_file(self, body: dict[str, Any], file_id: str) -> dict[str, Any]:
+        """The share's body naming the uploaded file."""
+        ...
+
 
 class Checkpoints:
     """The durable context as the flow uses it: named steps whose permanent refusals end the flow, and waits."""
@@ -212,7 +216,7 @@ class UploadFlow:
         return self.steps.share_request(upload, metadata, self.defaults)
 
     def _share(self, execution: str, body: dict[str, Any], file_id: str) -> dict[str, Any]:
-        request = self.provider.create_request.model_validate(_with_file(self.steps.name, body, file_id))
+        request = self.provider.create_request.model_validate(self.steps.with_file(body, file_id))
         share = self.attempts.create_once(f"upload:{execution}", request, self.provider)
         return share.model_dump(mode="json")
 
@@ -255,10 +259,6 @@ def _as_outcome(work: Callable[[], Any], idempotent: bool) -> dict[str, Any]:
         if error.transient:
             raise TransientError(f"{error.code}: {error.message}") from error
         return {"rejected": error.to_dict()}
-
-
-def _with_file(provider: str, body: dict[str, Any], file_id: str) -> dict[str, Any]:
-    return body | ({"file_token": file_id} if provider == "kdocs" else {"file_ids": [int(file_id)]})
 
 
 def _version(obj: StoredObject) -> dict[str, str]:
@@ -304,6 +304,9 @@ class Pan123Steps:
             "md5": digest["md5"],
         }
 
+    def with_file(self, body: dict[str, Any], file_id: str) -> dict[str, Any]:
+        return body | {"file_ids": [int(file_id)]}
+
     def _transfer(self, upload: Upload, digest: dict[str, Any], created: dict[str, Any], steps: Checkpoints) -> int:
         slices = list(range(1, math.ceil(upload.obj.size / created["slice_size"]) + 1))
 
@@ -335,6 +338,9 @@ class KdocsSteps:
             "allow_comment": _metadata_bool(metadata, "allow-comment", defaults.allow_comment),
         }
         return checked_request(CreateLinkRequest, body, {"file_token": "placeholder"})
+
+    def with_file(self, body: dict[str, Any], file_id: str) -> dict[str, Any]:
+        return body | {"file_token": file_id}
 
     def upload(self, upload: Upload, defaults: ShareDefaults, steps: Checkpoints) -> dict[str, Any]:
         # One multipart POST makes the file: after a timeout it may exist, and a resend would make a second one.
