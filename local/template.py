@@ -17,6 +17,8 @@ PSEUDO_PARAMETERS = {
     "AWS::URLSuffix": "amazonaws.com",
 }
 NO_VALUE = object()
+# How the AWS Parameters and Secrets Lambda Extension's layers are named, whatever the region, account and version.
+SECRETS_EXTENSION_LAYER = ":layer:AWS-Parameters-and-Secrets-Lambda-Extension"
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -64,6 +66,8 @@ class FunctionSpec:
     durable: DurableConfig | None = None
     # The alias SAM's AutoPublishAlias makes; locally it names the function as deployed now.
     alias: str | None = None
+    # Whether its layers include the AWS Parameters and Secrets Lambda Extension (local.aws.secrets_extension).
+    secrets_extension: bool = False
 
     @property
     def is_durable(self) -> bool:
@@ -144,8 +148,13 @@ class Template:
                 memory_mb=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
                 durable=self._durable_config(globals_.get("DurableConfig", {}) | props.get("DurableConfig", {})),
                 alias=props.get("AutoPublishAlias"),
+                # SAM appends a function's Layers to those of Globals.
+                secrets_extension=self._has_secrets_extension(globals_.get("Layers", []) + props.get("Layers", [])),
             )
         return specs
+
+    def _has_secrets_extension(self, layers: list[Any]) -> bool:
+        return any(SECRETS_EXTENSION_LAYER in str(self.resolve(layer)) for layer in layers)
 
     def _durable_config(self, config: dict[str, Any]) -> DurableConfig | None:
         """The function's DurableConfig over Globals' (SAM merges the two maps), None when neither has one."""

@@ -16,6 +16,7 @@ import pytest
 
 from local.aws.emulator import LocalAws
 from local.aws.iam import function_roles
+from local.aws.secrets_extension import SecretsExtension
 from local.runtime.worker import LambdaContext
 from local.simulators.kdocs import KdocsSimulator
 from local.simulators.pan123 import Pan123Simulator
@@ -80,13 +81,34 @@ The fixtures' secrets are created after the roles, so a secret's ARN is the patt
 """
 
 
+FUNCTIONS = TEST_TEMPLATE.functions()
+# The extension of each function that has its layer, started on its first acting_as (local.aws.secrets_extension).
+SECRETS_EXTENSIONS: dict[str, SecretsExtension] = {}
+
+
+def _secrets_extension_env(aws: LocalAws, function_id: str) -> dict[str, str]:
+    """What a function with the extension's layer finds in its environment: the template's settings, the port."""
+    spec = FUNCTIONS[function_id]
+    if not spec.secrets_extension:
+        return {}
+    env = spec.environment | aws.role_env(function_id)
+    if function_id not in SECRETS_EXTENSIONS:
+        SECRETS_EXTENSIONS[function_id] = SecretsExtension(env).start()
+    settings = {name: value for name, value in env.items() if name.startswith(("PARAMETERS_SECRETS_", "SECRETS_"))}
+    return settings | {"PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(SECRETS_EXTENSIONS[function_id].port)}
+
+
 @contextmanager
 def acting_as(aws: LocalAws, function_id: str) -> Iterator[None]:
-    """Import a handler module here: its clients keep the role's credentials, the test's code goes on as admin."""
-    os.environ.update(aws.role_env(function_id))
+    """Import a handler module here: its clients keep the role's credentials (and, with the extension's layer, the
+    port of a stand-in of the extension acting as that role), the test's code goes on as admin."""
+    role_env = aws.role_env(function_id) | _secrets_extension_env(aws, function_id)
+    os.environ.update(role_env)
     try:
         yield
     finally:
+        for name in role_env:
+            os.environ.pop(name)
         os.environ.update(aws.env)
 
 
@@ -108,9 +130,11 @@ def load_event(name: str, **changes: Any) -> dict[str, Any]:
 def aws() -> Iterator[LocalAws]:
     emulator = LocalAws().start()
     emulator.use_roles(function_roles(TEST_TEMPLATE))
-    os.environ.pop("AWS_SESSION_TOKEN", None)  # the emulator's keys are long-term: a token makes them invalid
+    os.environ.pop("AWS_SESSION_TOKEN", None)  # the admin's keys are long-term: a token makes them invalid
     os.environ.update(emulator.env)
     yield emulator
+    for extension in SECRETS_EXTENSIONS.values():
+        extension.stop()
     emulator.stop()
 
 
@@ -144,9 +168,12 @@ def observe_results(aws: LocalAws) -> None:
 
 
 def forget_cached_secrets() -> None:
-    """Each imported handler module reads its secret through its own cache (sharelink.tokens.SecretTokens)."""
+    """Each imported handler module reads its secret through its own cache (sharelink.tokens.SecretTokens), and
+    through the extension's where it has the layer."""
     from sharelink.tokens import SecretTokens  # not at the top: the layer reads FUNCTION_ENV when first imported
 
+    for extension in SECRETS_EXTENSIONS.values():
+        extension.clear_cache()
     for name in ("pan123_api", "pan123_events", "kdocs_api", "kdocs_events"):
         module = sys.modules.get(name)
         for value in vars(module).values() if module else ():

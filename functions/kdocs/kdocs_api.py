@@ -9,14 +9,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sharelink import aws
 from sharelink.api import IdempotencyKey, create_app, responses
-from sharelink.idempotency import by_idempotency_key
+from sharelink.idempotency import ByIdempotencyKey
 from sharelink.observability import logger, metrics, tracer
 from sharelink.providers.kdocs import FILE_TOKEN_PATTERN, MAX_FILE_TOKEN, CreateLinkRequest, Kdocs, KdocsShare
 
 app = create_app()
 session = aws.session()
 kdocs = Kdocs.from_env(session)
-create_link_once = by_idempotency_key(kdocs, KdocsShare, session, name="kdocs-create")
+create_link_once: ByIdempotencyKey[CreateLinkRequest, KdocsShare] = ByIdempotencyKey(
+    kdocs, KdocsShare, session, name="kdocs-create"
+)
 FileTokenInPath = Annotated[str, Path(pattern=FILE_TOKEN_PATTERN, max_length=MAX_FILE_TOKEN)]
 
 
@@ -26,7 +28,6 @@ FileTokenInPath = Annotated[str, Path(pattern=FILE_TOKEN_PATTERN, max_length=MAX
     summary="Create or update the share link of one KDocs file",
     responses=responses(200, "The file's link"),
 )
-@tracer.capture_method
 def create_or_update_link(
     request: Annotated[CreateLinkRequest, Body()], idempotency_key: IdempotencyKey = None
 ) -> KdocsShare:
@@ -41,7 +42,6 @@ def create_or_update_link(
     summary="Read a KDocs file's current share link",
     responses=responses(200, "The file's link"),
 )
-@tracer.capture_method
 def read_link(file_token: FileTokenInPath) -> KdocsShare:
     return kdocs.read_share(file_token)
 
@@ -52,7 +52,6 @@ def read_link(file_token: FileTokenInPath) -> KdocsShare:
     summary="Close a KDocs file's share link (status close)",
     responses=responses(200, "The closed link"),
 )
-@tracer.capture_method
 def close_link(file_token: FileTokenInPath) -> KdocsShare:
     return kdocs.close_share(file_token)
 

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BeforeValidator
 
 from sharelink import aws
 from sharelink.api import IdempotencyKey, create_app, json_response, responses
-from sharelink.idempotency import by_idempotency_key
+from sharelink.idempotency import ByIdempotencyKey
 from sharelink.observability import logger, metrics, tracer
 from sharelink.providers.pan123 import CreateShareRequest, Pan123, SharePage, TrafficUpdate, TrafficUpdated
 from sharelink.share import Share
@@ -20,11 +20,12 @@ from sharelink.validation import ascii_digits, fits_int64
 app = create_app()
 session = aws.session()
 pan123 = Pan123.from_env(session)
-create_share_once = by_idempotency_key(pan123, Share, session, name="pan123-create")
+create_share_once: ByIdempotencyKey[CreateShareRequest, Share] = ByIdempotencyKey(
+    pan123, Share, session, name="pan123-create"
+)
 
 
 @app.post("/v1/shares/123pan", tags=["123pan"], summary="Create a 123pan share", responses=responses(201, "The share"))
-@tracer.capture_method
 def create_share(
     request: Annotated[CreateShareRequest, Body()], idempotency_key: IdempotencyKey = None
 ) -> Response[Share]:
@@ -39,7 +40,6 @@ def create_share(
     summary="List 123pan shares, a page at a time",
     responses=responses(200, "A page of shares"),
 )
-@tracer.capture_method
 def list_shares(
     limit: Annotated[int, BeforeValidator(ascii_digits), Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$"), AfterValidator(fits_int64)] = None,
@@ -53,7 +53,6 @@ def list_shares(
     summary="Change the traffic settings of up to 100 shares",
     responses=responses(200, "The shares changed"),
 )
-@tracer.capture_method
 def update_traffic(request: Annotated[TrafficUpdate, Body()]) -> TrafficUpdated:
     return pan123.update_traffic(request)
 

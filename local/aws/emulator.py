@@ -72,14 +72,17 @@ class LocalAws:
         return self.env_as(ADMIN)
 
     def env_as(self, identity: Identity) -> dict[str, str]:
-        """The environment of a process acting as `identity`: long-term keys, so no AWS_SESSION_TOKEN."""
+        """The environment of a process acting as `identity`: AWS_SESSION_TOKEN with a session's keys (a function's
+        role, as Lambda gives it), none with long-term keys."""
+        credentials = identity.credentials
+        token = {"AWS_SESSION_TOKEN": credentials.session_token} if credentials.session_token else {}
         return {
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": identity.credentials.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": identity.credentials.secret_access_key,
+            "AWS_ACCESS_KEY_ID": credentials.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
-        }
+        } | token
 
     def role_env(self, function_id: str) -> dict[str, str]:
         """The environment of a function acting as its role (one given to `use_roles`)."""
@@ -102,6 +105,7 @@ class LocalAws:
             region_name=REGION,
             aws_access_key_id=identity.credentials.access_key_id,
             aws_secret_access_key=identity.credentials.secret_access_key,
+            aws_session_token=identity.credentials.session_token,
         )
 
     def deploy(self, template: Template, secret_values: dict[str, dict[str, str]]) -> dict[str, str]:

@@ -39,14 +39,18 @@ UNEVALUATED_ELEMENTS = ("Condition", "NotAction", "NotResource", "Principal", "N
 class Credentials:
     access_key_id: str
     secret_access_key: str
+    # An assumed-role session's (Lambda gives a function its role's as AWS_SESSION_TOKEN); none for long-term keys.
+    session_token: str | None = None
 
     @classmethod
     def for_principal(cls, principal: str) -> Credentials:
-        """Long-term keys shaped like AWS's ("AKIA" and 16 more), the same for a principal at every run."""
+        """Keys shaped like AWS's ("AKIA" and 16 more), the same for a principal at every run; an assumed-role
+        session also has a session token, which the emulator then requires with them."""
         digest = hashlib.sha256(principal.encode()).digest()
         key_id = "AKIA" + base64.b32encode(digest).decode()[:16]
         secret = base64.b64encode(hashlib.sha256(b"secret:" + digest).digest()).decode()[:40]
-        return cls(key_id, secret)
+        token = base64.b64encode(hashlib.sha512(b"session:" + digest).digest()).decode()
+        return cls(key_id, secret, token if ":assumed-role/" in principal else None)
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class Identity:
         return {
             self.credentials.access_key_id: {
                 "secret_access_key": self.credentials.secret_access_key,
+                "session_token": self.credentials.session_token,
                 "principal": self.principal,
                 "policies": list(self.policies),
             }

@@ -3,15 +3,19 @@
 With INITIAL_NO_AUTH_ACTION_COUNT at 0, moto checks every request's SigV4 signature and evaluates the caller's
 identity policies. The patches below make that evaluation hold for this project's functions:
 
-- identities: access key -> (secret key, principal, policy documents), registered with
+- identities: access key -> (secret key, session token, principal, policy documents), registered with
   `POST /_local/identities` and kept here, outside moto's backends, so `/moto-api/reset` does not forget them;
   the admin identity (local.aws.iam.ADMIN) is always known. Keys moto itself issued (IAM users) still work.
+  As in AWS, a session's keys (a function's role) are valid with their own session token only, and long-term
+  keys (the admin's) with none.
 - resources: moto authorizes every service but S3 and SQS on resource "*", which no statement naming a resource
   matches. Secrets Manager, DynamoDB and EventBridge's PutEvents get the ARN of what they act on.
 - wildcards: IAM's `*` and `?` in Action and Resource, every other character literal (moto read them as a regex).
 - refusals: a request without a signature is refused (moto failed on it with a 500), and callers of JSON
-  protocols get their refusal in JSON (AccessDeniedException, ...), so botocore reads its code (moto's is XML).
+  protocols get their refusal in JSON (AccessDeniedException, with AWS's status 400, ...), so botocore reads its
+  code (moto's is XML).
 - S3 notifications carry the object's versionId (versioned bucket) and a sequencer, as S3 sends them.
+- Secrets Manager answers a missing secret or version with 400, as its API reference says (moto: 404).
 
 Enforcement stays on: `/moto-api/reset-auth`, which would turn it off, is refused.
 """
@@ -37,6 +41,7 @@ from moto.iam import access_control
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.s3 import notifications
 from moto.s3.exceptions import S3AccessDeniedError
+from moto.secretsmanager import exceptions as secretsmanager_errors
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.secretsmanager.responses import SecretsManagerResponse
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -53,11 +58,12 @@ class RegisteredKey:
 
     access_key_id: str
     secret_access_key: str
+    session_token: str | None
     arn: str
     policies: tuple[str, ...]
 
     def create_credentials(self) -> BotoCredentials:
-        return BotoCredentials(self.access_key_id, self.secret_access_key)
+        return BotoCredentials(self.access_key_id, self.secret_access_key, self.session_token)
 
     def collect_policies(self) -> list[str]:
         return list(self.policies)
@@ -67,10 +73,13 @@ IDENTITIES: dict[str, RegisteredKey] = {}
 
 
 def register(identities: dict[str, dict[str, Any]]) -> None:
-    """Access key id -> {"secret_access_key", "principal", "policies"} (local.aws.iam.Identity.registration)."""
+    """Access key id -> {"secret_access_key", "session_token", "principal", "policies"}
+    (local.aws.iam.Identity.registration)."""
     for key_id, identity in identities.items():
         policies = tuple(json.dumps(policy) for policy in identity["policies"])
-        IDENTITIES[key_id] = RegisteredKey(key_id, identity["secret_access_key"], identity["principal"], policies)
+        IDENTITIES[key_id] = RegisteredKey(
+            key_id, identity["secret_access_key"], identity.get("session_token"), identity["principal"], policies
+        )
 
 
 # ---------- who is asking ----------
@@ -81,9 +90,18 @@ def _access_key(account_id: str, partition: str, access_key_id: str, headers: di
     registered = IDENTITIES.get(access_key_id)
     if registered is None:
         return _moto_access_key(account_id, partition, access_key_id, headers)
-    if "X-Amz-Security-Token" in headers:  # long-term keys take no session token, as in AWS
-        raise access_control.CreateAccessKeyFailure(reason="InvalidToken")
     return registered
+
+
+_moto_check_signature = access_control.IAMRequestBase.check_signature
+
+
+def _check_signature_then_session_token(self: Any) -> None:
+    """A registered key's session token is checked once its signature holds, so a wrong secret is refused as such."""
+    _moto_check_signature(self)
+    key = self._access_key
+    if isinstance(key, RegisteredKey) and self._headers.get("X-Amz-Security-Token") != key.session_token:
+        self._raise_invalid_access_key("InvalidToken")
 
 
 class JsonError(JsonRESTError):
@@ -103,7 +121,7 @@ class IAMRequest(access_control.IAMRequest):
     def _raise_access_denied(self) -> None:
         if self._speaks_json():
             message = f"User: {self._access_key.arn} is not authorized to perform: {self._action}"
-            raise JsonError(403, "AccessDeniedException", message)
+            raise JsonError(400, "AccessDeniedException", message)
         super()._raise_access_denied()
 
     def _raise_signature_does_not_match(self) -> None:
@@ -177,6 +195,26 @@ RESOURCES: dict[type, Callable[[Any], list[str]]] = {
 }
 
 
+# ---------- Secrets Manager's statuses ----------
+_MOTO_404_INITS: dict[type, Callable[..., None]] = {
+    error_class: error_class.__init__
+    for error_class in (
+        secretsmanager_errors.ResourceNotFoundException,
+        secretsmanager_errors.SecretNotFoundException,
+        secretsmanager_errors.SecretHasNoValueException,
+        secretsmanager_errors.SecretStageVersionMismatchException,
+    )
+}
+
+
+def _answering_400(moto_init: Callable[..., None]) -> Callable[..., None]:
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        moto_init(self, *args, **kwargs)
+        self.code = 400
+
+    return init
+
+
 # ---------- S3 notifications ----------
 _moto_s3_event = notifications._get_s3_event
 
@@ -194,6 +232,7 @@ def enforce() -> None:
     """Turn IAM enforcement on in this process and apply the patches above (idempotent)."""
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
     access_control.create_access_key = _access_key
+    access_control.IAMRequestBase.check_signature = _check_signature_then_session_token  # type: ignore[method-assign]
     access_control.IAMRequest = IAMRequest  # type: ignore[misc]
     ActionAuthenticatorMixin._authenticate_and_authorize_action = _authorize_signed_only  # type: ignore[method-assign]
     access_control.IAMPolicyStatement._match = staticmethod(_iam_glob)  # type: ignore[method-assign,assignment]
@@ -201,6 +240,8 @@ def enforce() -> None:
         setattr(handler, "_determine_resource", resources)  # noqa: B010 - moto's call_action looks it up by name
         setattr(handler, "_authenticate_and_authorize_normal_action", _authorize_each)  # noqa: B010
     notifications._get_s3_event = _s3_event
+    for error_class, moto_init in _MOTO_404_INITS.items():
+        setattr(error_class, "__init__", _answering_400(moto_init))  # noqa: B010 - mypy refuses an __init__ assigned
     register(ADMIN.registration())
 
 

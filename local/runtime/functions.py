@@ -48,8 +48,9 @@ class RequestTooLarge(InvocationError):
 class _Worker:
     def __init__(self, spec: FunctionSpec, env: dict[str, str]) -> None:
         self.spec = spec
+        extension = ["--secrets-extension"] if spec.secrets_extension else []
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "local.runtime.worker", spec.module, spec.handler],
+            [sys.executable, "-m", "local.runtime.worker", spec.module, spec.handler, *extension],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,

@@ -243,7 +243,9 @@ class LambdaApi:
         fields = dict(re.findall(r"(\w+)=([^,\s]+)", authorization))
         scope = fields.get("Credential", "").split("/")
         identity = self.identities.get(scope[0])
-        if identity is None or len(scope) != 5 or "x-amz-security-token" in headers:
+        # A session token, when sent, must be the keys' own (a function's role has one); long-term keys take none.
+        token = headers.get("x-amz-security-token")
+        if identity is None or len(scope) != 5 or token not in (None, identity.credentials.session_token):
             raise ApiError(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
         signed = fields.get("SignedHeaders", "").split(";")
         request = AWSRequest(

@@ -3,10 +3,16 @@
 Protocol: one JSON line in ({"event": ..., "request_id": ..., "deadline_ms": ..., "memory_mb": ...}), one JSON line
 out ({"result": ...} or {"error": ...}). The handler's own stdout (its logs) goes to stderr, so it cannot mix with the
 protocol. The runtime, not this process, enforces the deadline: it kills a worker still busy when the time is up.
+
+With `--secrets-extension` (the function has the AWS Parameters and Secrets Lambda Extension's layer), a stand-in of
+that extension (local.aws.secrets_extension) starts before the handler module is imported, as Lambda starts a layer's
+extensions before the runtime's init. Its port is a free one, since workers share a host, written into
+PARAMETERS_SECRETS_EXTENSION_HTTP_PORT.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import os
@@ -47,9 +53,11 @@ class LambdaContext:
         return max(0, int(self.deadline_ms - _epoch_ms()))
 
 
-def main(module_name: str, handler_name: str) -> None:
+def main(module_name: str, handler_name: str, *, secrets_extension: bool = False) -> None:
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    if secrets_extension:
+        _start_secrets_extension()
     handler = getattr(importlib.import_module(module_name), handler_name)
     function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", module_name)
     for line in sys.stdin:
@@ -68,5 +76,16 @@ def main(module_name: str, handler_name: str) -> None:
         protocol.write(json.dumps(reply) + "\n")
 
 
+def _start_secrets_extension() -> None:
+    from local.aws.secrets_extension import SecretsExtension  # not at the top: it imports boto3, the handler may not
+
+    os.environ["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"] = str(SecretsExtension(os.environ).start().port)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    parser = argparse.ArgumentParser(prog="python -m local.runtime.worker")
+    parser.add_argument("module")
+    parser.add_argument("handler")
+    parser.add_argument("--secrets-extension", action="store_true")
+    args = parser.parse_args()
+    main(args.module, args.handler, secrets_extension=args.secrets_extension)

@@ -198,9 +198,9 @@ def test_the_handlers_act_as_their_functions_roles(
         (kdocs_events, "KdocsEventsFunction"),
         (tokens_function, "TokensFunction"),
     ):
-        credentials = module.session.get_credentials()
-        assert credentials.access_key == aws.roles[function_id].credentials.access_key_id, function_id
-        assert credentials.token is None, function_id
+        credentials = module.session.boto3.get_credentials()
+        role = aws.roles[function_id].credentials
+        assert (credentials.access_key, credentials.token) == (role.access_key_id, role.session_token), function_id
 
 
 def test_a_request_put_into_the_versioned_bucket_is_notified_with_its_version(fresh_aws):

@@ -10,6 +10,7 @@ import pytest
 from sharelink.aws import session as new_session
 from sharelink.errors import ProviderError, ProviderForbidden, ProviderTimeout, RequestObjectMissing, UploadRejected
 from sharelink.providers.kdocs import SCOPE, CreateLinkRequest, Kdocs
+from sharelink.secrets import ManagerSecrets
 from sharelink.tokens import SecretTokens
 from sharelink.transport import HttpTransport
 from sharelink.uploads import StoredObject
@@ -41,7 +42,7 @@ def consented(kdocs_sim, fresh_aws):
 def kdocs(consented) -> Kdocs:
     return Kdocs(
         HttpTransport(consented.url, provider="kdocs", timeout_s=float(PROVIDER_TIMEOUT_S)),
-        SecretTokens(KDOCS_SECRET, new_session(), provider="kdocs"),
+        SecretTokens(KDOCS_SECRET, ManagerSecrets(new_session()), provider="kdocs"),
     )
 
 

@@ -15,6 +15,7 @@ from local.simulators.pan123 import Pan123Simulator
 from sharelink.aws import session as new_session
 from sharelink.errors import ProviderRejected, UploadRejected
 from sharelink.providers.pan123 import CreateShareRequest, Pan123
+from sharelink.secrets import ManagerSecrets
 from sharelink.tokens import SecretTokens
 from sharelink.transport import HttpTransport
 from sharelink.uploads import StoredObject
@@ -41,7 +42,7 @@ def s3(fresh_aws):
 def pan123(pan123_sim) -> Pan123:
     return Pan123(
         HttpTransport(pan123_sim.url, provider="123pan", timeout_s=2),
-        SecretTokens(PAN123_SECRET, new_session(), provider="123pan"),
+        SecretTokens(PAN123_SECRET, ManagerSecrets(new_session()), provider="123pan"),
     )
 
 

@@ -11,6 +11,7 @@ from local.runtime.worker import LambdaContext
 from sharelink.aws import session as new_session
 from sharelink.providers.kdocs import Kdocs
 from sharelink.providers.pan123 import Pan123
+from sharelink.secrets import ManagerSecrets
 from sharelink.token_refresh import TokenRefresher
 from sharelink.tokens import SecretTokens
 from sharelink.transport import HttpTransport
@@ -31,11 +32,11 @@ def refresher(aws, pan123_sim, kdocs_sim) -> TokenRefresher:
     """The tokens function's work, on the simulators' clock (both clocks move together in these tests)."""
     pan123 = Pan123(
         HttpTransport(pan123_sim.url, provider="123pan", timeout_s=2),
-        SecretTokens(PAN123_SECRET, new_session(), provider="123pan"),
+        SecretTokens(PAN123_SECRET, ManagerSecrets(new_session()), provider="123pan"),
     )
     kdocs = Kdocs(
         HttpTransport(kdocs_sim.url, provider="kdocs", timeout_s=2),
-        SecretTokens(KDOCS_SECRET, new_session(), provider="kdocs"),
+        SecretTokens(KDOCS_SECRET, ManagerSecrets(new_session()), provider="kdocs"),
         clock=kdocs_sim.clock.now,
     )
     return TokenRefresher(

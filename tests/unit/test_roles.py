@@ -204,7 +204,7 @@ def test_names_given_to_the_template_are_the_names_the_roles_reach():
     )
 
 
-def test_each_role_signs_with_long_term_keys_of_its_own():
+def test_each_role_signs_with_keys_of_its_own():
     keys = [role.credentials for role in ROLES.values()]
 
     assert all(re.fullmatch(r"AKIA[A-Z2-7]{16}", key.access_key_id) for key in keys)

@@ -16,9 +16,9 @@ from aws_lambda_powertools.shared.json_encoder import Encoder
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from sharelink.deadline import DEADLINE
 from sharelink.errors import MalformedJson, RequestTooLarge, RetryLater, RouteNotFound, SharelinkError
 from sharelink.observability import logger
-from sharelink.transport import DEADLINE
 from sharelink.validation import MAX_BODY_BYTES, parse_json_body, validation_error
 
 

@@ -8,5 +8,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 logger = Logger()
-tracer = Tracer()
+# X-Ray patches only what a function calls, where the layer first uses it: requests in sharelink.transport (the
+# providers), botocore in sharelink.aws (AWS). Patching everything would import what it never uses (httpx...).
+tracer = Tracer(auto_patch=False)
 metrics = Metrics()

@@ -8,9 +8,7 @@ import os
 from functools import cached_property
 from typing import Any
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
-
+from sharelink.aws import Session
 from sharelink.observability import logger
 
 
@@ -22,12 +20,12 @@ def fingerprint(token: str) -> str:
 class RenewalRequests:
     """A message per rejected token on the tokens function's queue (TOKEN_RENEWAL_QUEUE_URL)."""
 
-    def __init__(self, session: boto3.Session, queue_url: str) -> None:
+    def __init__(self, session: Session, queue_url: str) -> None:
         self.session = session
         self.queue_url = queue_url
 
     @classmethod
-    def from_env(cls, session: boto3.Session) -> RenewalRequests | None:
+    def from_env(cls, session: Session) -> RenewalRequests | None:
         queue_url = os.environ.get("TOKEN_RENEWAL_QUEUE_URL")
         return cls(session, queue_url) if queue_url else None
 
@@ -37,6 +35,8 @@ class RenewalRequests:
 
     def ask(self, provider: str, rejected_token: str) -> None:
         """Best effort: the caller's answer is the same whether or not the request could be queued."""
+        from botocore.exceptions import BotoCoreError, ClientError  # the AWS SDK only on this rare path
+
         body = json.dumps({"provider": provider, "rejected": fingerprint(rejected_token)})
         try:
             self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)

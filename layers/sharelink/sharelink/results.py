@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import Any
 
 from sharelink.observability import logger, metrics
 
 EVENT_SOURCE = "sharelink"
+# What one PutEvents call may carry: 10 entries, less than 256 KB of them.
+MAX_ENTRIES = 10
+MAX_CALL_BYTES = 256 * 1024
+
+
+class EventRefused(RuntimeError):
+    """EventBridge did not take an outcome's event."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A result object written, and the EventBridge entry that announces it."""
+
+    key: str
+    status: str
+    entry: dict[str, str]
+
+    def size(self) -> int:
+        """What the entry counts for against a call's 256 KB, by EventBridge's rule for entries without a Time."""
+        return sum(len(self.entry[name].encode()) for name in ("Source", "DetailType", "Detail"))
+
+    def announced(self) -> None:
+        created = self.status == "created"
+        metrics.add_metric(name="SharesCreated" if created else "RequestsRejected", unit="Count", value=1)
+        logger.info("outcome published", extra={"key": self.key, "status": self.status})
 
 
 class Results:
@@ -19,17 +48,99 @@ class Results:
     def publish(self, bucket: str, key: str, result: dict[str, Any]) -> None:
         """Write `result` at `key` and put it as the detail of `Share Created` or `Share Rejected`; publishing the
         same result again (a redelivery, a replay) writes the same again."""
+        outcome = self.write(bucket, key, result)
+        (refusal,) = self.put([outcome.entry])
+        if refusal:
+            raise EventRefused(f"EventBridge refused the event: {refusal}")
+        outcome.announced()
+
+    def write(self, bucket: str, key: str, result: dict[str, Any]) -> Outcome:
+        """Write `result` at `key`; the answer holds the event still to put."""
         document = json.dumps(result, ensure_ascii=False)
         self.s3.put_object(Bucket=bucket, Key=key, Body=document.encode(), ContentType="application/json")
-        created = result["status"] == "created"
         entry = {
             "Source": EVENT_SOURCE,
-            "DetailType": "Share Created" if created else "Share Rejected",
+            "DetailType": "Share Created" if result["status"] == "created" else "Share Rejected",
             "Detail": document,
             "EventBusName": self.event_bus,
         }
-        answer = self.events.put_events(Entries=[entry])
-        if answer.get("FailedEntryCount"):
-            raise RuntimeError(f"EventBridge refused the event: {answer['Entries']}")
-        metrics.add_metric(name="SharesCreated" if created else "RequestsRejected", unit="Count", value=1)
-        logger.info("outcome published", extra={"key": key, "status": result["status"]})
+        return Outcome(key, result["status"], entry)
+
+    def put(self, entries: list[dict[str, str]]) -> list[str | None]:
+        """One PutEvents call; for each entry, why EventBridge refused it, or None."""
+        answer = self.events.put_events(Entries=entries)
+        return [
+            f"{entry['ErrorCode']}: {entry.get('ErrorMessage', '')}" if "ErrorCode" in entry else None
+            for entry in answer["Entries"]
+        ]
+
+
+type Queued = tuple[Outcome, asyncio.Future[str | None]]
+
+
+class EventBatch:
+    """The events of one SQS batch, put in as few PutEvents calls as EventBridge allows once each of its `records`
+    has handed in its outcomes (or nothing). A record's coroutine awaits the answers for its own entries: no thread
+    waits for the others, and an entry refused, or a call that failed, fails only the records it carried."""
+
+    def __init__(self, results: Results, records: int, executor: Executor) -> None:
+        self.results = results
+        self.executor = executor
+        self.awaited = records
+        self.queued: list[Queued] = []
+        self.flushing: asyncio.Task[None] | None = None  # held here: the event loop only keeps a weak reference
+
+    async def publish(self, outcomes: list[Outcome]) -> None:
+        """Hand in a record's outcomes; answer once their events are in, raise EventRefused if one is not."""
+        loop = asyncio.get_running_loop()
+        answers: list[asyncio.Future[str | None]] = [loop.create_future() for _ in outcomes]
+        self.queued += zip(outcomes, answers, strict=True)
+        self._handed_in()
+        refusals = [await answer for answer in answers]
+        for outcome, refusal in zip(outcomes, refusals, strict=True):
+            if refusal is None:
+                outcome.announced()
+            else:
+                logger.warning(
+                    "the outcome's event was not put; the request will be retried",
+                    extra={"key": outcome.key, "reason": refusal},
+                )
+        if any(refusals):
+            raise EventRefused(f"EventBridge did not take {sum(map(bool, refusals))} event(s) of this record")
+
+    def skip(self) -> None:
+        """A record that ends without outcomes (it failed) hands in nothing."""
+        self._handed_in()
+
+    def _handed_in(self) -> None:
+        """The last record to hand in starts putting the batch's events."""
+        self.awaited -= 1
+        if self.awaited == 0 and self.queued:
+            self.flushing = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        await asyncio.gather(*(self._put(call) for call in calls(self.queued)))
+
+    async def _put(self, call: list[Queued]) -> None:
+        entries = [outcome.entry for outcome, _ in call]
+        try:
+            refusals = await asyncio.get_running_loop().run_in_executor(self.executor, self.results.put, entries)
+        except Exception as error:
+            logger.exception("a PutEvents call failed", extra={"entries": len(entries)})
+            refusals = [f"the PutEvents call failed: {error}"] * len(call)
+        for (_, answer), refusal in zip(call, refusals, strict=True):
+            answer.set_result(refusal)
+
+
+def calls(queued: list[Queued]) -> Iterator[list[Queued]]:
+    """The entries in order, cut where a call would carry more than EventBridge takes."""
+    call: list[Queued] = []
+    size = 0
+    for item in queued:
+        if call and (len(call) == MAX_ENTRIES or size + item[0].size() >= MAX_CALL_BYTES):
+            yield call
+            call, size = [], 0
+        call.append(item)
+        size += item[0].size()
+    if call:
+        yield call

@@ -5,24 +5,27 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import unquote_plus
 
-import boto3
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from sharelink.attempts import Attempts
+from sharelink.aws import Session
+from sharelink.deadline import DEADLINE
 from sharelink.errors import (
     MalformedJson,
     OutcomeUnknown,
@@ -37,10 +40,9 @@ from sharelink.errors import (
 )
 from sharelink.idempotency import ONE_DAY, attempts_from_env, persistence_from_env
 from sharelink.observability import logger
-from sharelink.providers.base import ShareProvider
-from sharelink.results import Results
+from sharelink.providers.base import RequestModel, ShareProvider
+from sharelink.results import EventBatch, Outcome, Results
 from sharelink.share import rfc3339
-from sharelink.transport import DEADLINE
 from sharelink.uploads import read_error
 from sharelink.validation import MAX_BODY_BYTES, parse_json_body, validation_error
 
@@ -111,7 +113,9 @@ class ShareRequests:
         self.sqs = sqs
         self.results = Results(s3, events, event_bus)
         self.clock = clock
-        self.slots = threading.BoundedSemaphore(concurrency)
+        # Made once per container: a batch's records each have a thread, and a reader for their request object.
+        self.workers = ThreadPoolExecutor(concurrency, thread_name_prefix="record")
+        self.readers = ThreadPoolExecutor(concurrency, thread_name_prefix="read")
         self.prefix = f"{REQUESTS}{provider.name}/"
         self.idempotency = IdempotencyConfig(expires_after_seconds=ONE_DAY)
         self.outcome_once = idempotent_function(
@@ -122,49 +126,60 @@ class ShareRequests:
         )(self._outcome)
 
     @classmethod
-    def from_env(cls, provider: ShareProvider, session: boto3.Session) -> ShareRequests:
+    def from_env(cls, provider: ShareProvider, session: Session) -> ShareRequests:
+        concurrency = int(os.environ.get("RECORD_CONCURRENCY", DEFAULT_CONCURRENCY))
+        pooled = Config(max_pool_connections=concurrency)
         return cls(
             provider,
-            persistence_from_env(session),
-            attempts_from_env(session),
-            s3=session.client("s3"),
-            sqs=session.client("sqs"),
-            events=session.client("events"),
+            persistence_from_env(session, concurrency),
+            attempts_from_env(session, concurrency),
+            # S3 serves both the record threads (result objects) and the readers (request objects).
+            s3=session.client("s3", config=Config(max_pool_connections=2 * concurrency)),
+            sqs=session.client("sqs", config=pooled),
+            events=session.client("events", config=pooled),
             event_bus=os.environ.get("EVENT_BUS_NAME", "default"),
-            concurrency=int(os.environ.get("RECORD_CONCURRENCY", DEFAULT_CONCURRENCY)),
+            concurrency=concurrency,
         )
 
     def handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         self.idempotency.register_lambda_context(context)
         # Failed records go back to the queue one by one, even when the whole batch failed.
         processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        batch = EventBatch(self.results, len(event.get("Records", [])), self.workers)
         with DEADLINE.running(context.get_remaining_time_in_millis()):
             return dict(
                 async_process_partial_response(
-                    event=event, record_handler=self._record, processor=processor, context=context
+                    event=event,
+                    record_handler=partial(self._record, batch=batch),
+                    processor=processor,
+                    context=context,
                 )
             )
 
-    async def _record(self, record: SQSRecord) -> None:
-        await asyncio.to_thread(self._bounded, record)
+    async def _record(self, record: SQSRecord, batch: EventBatch) -> None:
+        try:
+            outcomes = await asyncio.get_running_loop().run_in_executor(self.workers, self._work, record)
+        except BaseException:
+            batch.skip()
+            raise
+        await batch.publish(outcomes)
 
-    def _bounded(self, record: SQSRecord) -> None:
-        with self.slots:
-            try:
-                self.process_message(record.body)
-            except IdempotencyAlreadyInProgressError:
-                logger.info("another delivery of this request is in progress; this one will be retried")
-                raise
-            except SharelinkError as error:
-                logger.warning(
-                    "share request will be retried", extra={"code": error.code, "provider_code": error.provider_code}
-                )
-                if isinstance(error, RetryLater):
-                    self._delay(record, error.retry_after)
-                raise
-            except Exception:
-                logger.exception("share request failed; it will be retried")
-                raise
+    def _work(self, record: SQSRecord) -> list[Outcome]:
+        try:
+            return self.process_message(record.body)
+        except IdempotencyAlreadyInProgressError:
+            logger.info("another delivery of this request is in progress; this one will be retried")
+            raise
+        except SharelinkError as error:
+            logger.warning(
+                "share request will be retried", extra={"code": error.code, "provider_code": error.provider_code}
+            )
+            if isinstance(error, RetryLater):
+                self._delay(record, error.retry_after)
+            raise
+        except Exception:
+            logger.exception("share request failed; it will be retried")
+            raise
 
     def _delay(self, record: SQSRecord, seconds: int) -> None:
         """Come back when the provider said to: the event source mapping leaves a failed record's visibility as is."""
@@ -180,29 +195,41 @@ class ShareRequests:
             return
         logger.info("the request comes back later", extra={"retry_after_s": seconds})
 
-    def process_message(self, body: str) -> None:
+    def process_message(self, body: str) -> list[Outcome]:
+        """The outcome of each share request a message names, its result object written, its event still to put."""
         notification = json.loads(body)
         if notification.get("Event") == "s3:TestEvent":
             logger.info("skipping s3:TestEvent", extra={"bucket": notification.get("Bucket")})
-            return
+            return []
+        outcomes = []
         for record in notification.get("Records", []):
             request = StoredRequest.from_notification(record)
             if not (request.key.startswith(self.prefix) and request.key.endswith(".json")):
                 logger.info("skipping an object that is not a share request", extra={"key": request.key})
                 continue
-            self._publish(request, self.outcome_once(request=request.identity()))
+            outcomes.append(self._write(request, self._outcome_of(request)))
+        return outcomes
 
-    def _outcome(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Read, validate, create: run once per stored request, whatever the number of deliveries."""
+    def _outcome_of(self, request: StoredRequest) -> dict[str, Any]:
+        """The request object is read while the idempotency record is written; a replayed outcome needs no read."""
+        identity = request.identity()
+        reading = self.readers.submit(self._read, identity)
         try:
-            share = self.attempts.create_once(json.dumps(request, sort_keys=True), self._read(request), self.provider)
+            return self.outcome_once(request=identity, reading=reading)
+        finally:
+            reading.cancel()  # a read not started yet is not needed any more
+
+    def _outcome(self, request: dict[str, Any], reading: Future[RequestModel]) -> dict[str, Any]:
+        """Validate, create: run once per stored request, whatever the number of deliveries."""
+        try:
+            share = self.attempts.create_once(json.dumps(request, sort_keys=True), reading.result(), self.provider)
         except PERMANENT as error:
             return self._rejected(error)
         except ValidationError as invalid:
             return self._rejected(validation_error(invalid.errors()))
         return {"status": "created", "share": share.model_dump(mode="json"), "processed_at": rfc3339(self.clock())}
 
-    def _read(self, request: dict[str, Any]) -> Any:
+    def _read(self, request: dict[str, Any]) -> RequestModel:
         """The request object's body, validated as the HTTP route validates it."""
         version = {"VersionId": request["version_id"]} if request["version_id"] else {}
         try:
@@ -216,8 +243,8 @@ class ShareRequests:
     def _rejected(self, error: SharelinkError) -> dict[str, Any]:
         return {"status": "rejected", "error": error.to_dict(), "processed_at": rfc3339(self.clock())}
 
-    def _publish(self, request: StoredRequest, outcome: dict[str, Any]) -> None:
+    def _write(self, request: StoredRequest, outcome: dict[str, Any]) -> Outcome:
         source = {"bucket": request.bucket, "key": request.key, "etag": request.etag}
-        self.results.publish(
+        return self.results.write(
             request.bucket, request.result_key, {"status": outcome["status"], "request": source} | outcome
         )

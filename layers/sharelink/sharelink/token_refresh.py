@@ -8,14 +8,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
-import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sharelink.aws import Session
+from sharelink.deadline import DEADLINE
 from sharelink.errors import SharelinkError
 from sharelink.observability import logger, metrics
 from sharelink.renewal import fingerprint
 from sharelink.tokens import expires_at
-from sharelink.transport import DEADLINE
 
 
 class Renewer(Protocol):
@@ -41,7 +41,7 @@ class TokenRefresher:
         self.clock = clock
 
     @classmethod
-    def from_env(cls, renewers: dict[str, Renewer], session: boto3.Session) -> TokenRefresher:
+    def from_env(cls, renewers: dict[str, Renewer], session: Session) -> TokenRefresher:
         """`renewers` maps an environment variable holding a secret id to the provider that renews it."""
         return cls(
             {os.environ[variable]: renewer for variable, renewer in renewers.items()}, session.client("secretsmanager")

@@ -1,4 +1,4 @@
-"""Provider access tokens: read from the provider's secret (Powertools parameters), renewed by the tokens function."""
+"""Provider access tokens: read from the provider's secret (sharelink.secrets), renewed by the tokens function."""
 
 from __future__ import annotations
 
@@ -7,14 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import boto3
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
 from sharelink.errors import ProviderAuthFailed, TokenRejected
 from sharelink.observability import metrics
 from sharelink.renewal import RenewalRequests
-
-SECRET_CACHE_SECONDS = 300
+from sharelink.secrets import SecretReader
 
 
 @dataclass(frozen=True)
@@ -46,7 +42,7 @@ def expires_at(secret: dict[str, Any]) -> datetime | None:
 
 
 class SecretTokens:
-    """Reads `access_token` from a JSON secret, cached in memory for SECRET_CACHE_SECONDS.
+    """Reads `access_token` from a JSON secret, through the reader's cache.
 
     A cached token whose `expires_at` has passed is read again. Only when the secret holds no token at all
     (first use, before the tokens function ran) does `first_use` get one from the provider.
@@ -55,7 +51,7 @@ class SecretTokens:
     def __init__(
         self,
         secret_id: str,
-        session: boto3.Session,
+        secrets: SecretReader,
         *,
         provider: str,
         first_use: Callable[[dict[str, Any]], str] | None = None,
@@ -63,7 +59,7 @@ class SecretTokens:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.secret_id = secret_id
-        self.secrets = SecretsProvider(boto3_session=session)
+        self.secrets = secrets
         self.provider = provider
         self.first_use = first_use
         self.renewal = renewal
@@ -93,8 +89,7 @@ class SecretTokens:
             self.renewal.ask(self.provider, token)
 
     def _read(self, fresh: bool) -> dict[str, Any]:
-        secret = self.secrets.get(self.secret_id, transform="json", max_age=SECRET_CACHE_SECONDS, force_fetch=fresh)
-        return secret if isinstance(secret, dict) else {}
+        return self.secrets.read(self.secret_id, fresh=fresh)
 
 
 def with_token[T](tokens: TokenSource, call: Callable[[str], T]) -> T:

@@ -6,11 +6,8 @@ import io
 import itertools
 import json
 import logging
-import math
 import re
-import time
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,15 +18,17 @@ from urllib3.fields import RequestField
 from urllib3.filepost import choose_boundary
 from urllib3.util.retry import Retry
 
+from sharelink.deadline import DEADLINE
 from sharelink.errors import ProviderTimeout, ProviderUnreachable
+from sharelink.observability import tracer
+
+tracer.patch(["requests"])  # X-Ray shows each provider call
 
 # By default only calls that are safe to repeat are retried on read errors and 5xx. A POST that timed out may
 # already have created a share, so it is never resent; a refused connection never reached the provider,
 # so it is retried whatever the method (urllib3 counts it under `connect`).
 SAFE_TO_REPEAT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
-# Time kept back from the invocation's deadline to answer (API Gateway, the result object, the batch report).
-ANSWER_RESERVE_S = 1.0
 # A call needs at least this long to mean anything; with less left, it is not sent at all.
 MIN_CALL_S = 0.5
 TOKEN_IN_QUERY = re.compile(r"((?:access_token|refresh_token|app_key|code)=)[^&\s'\"]+")
@@ -45,29 +44,6 @@ class _RedactTokens(logging.Filter):
 
 for _name in ("urllib3.connectionpool", "urllib3.util.retry"):
     logging.getLogger(_name).addFilter(_RedactTokens())
-
-
-class Deadline:
-    """When the current invocation must have answered. Lambda runs one invocation at a time per process, so one
-    per process: set for the length of each invocation from its context, read by every provider call; outside an
-    invocation there is none."""
-
-    def __init__(self) -> None:
-        self._at = math.inf
-
-    @contextmanager
-    def running(self, remaining_ms: int) -> Iterator[None]:
-        self._at = time.monotonic() + remaining_ms / 1000 - ANSWER_RESERVE_S
-        try:
-            yield
-        finally:
-            self._at = math.inf
-
-    def left(self) -> float:
-        return self._at - time.monotonic()
-
-
-DEADLINE = Deadline()
 
 
 class DeadlineRetry(Retry):
@@ -228,6 +204,8 @@ class HttpTransport:
             respect_retry_after_header=False,
         )
         self.session = requests.Session()
+        # Not each call's look for proxy variables and ~/.netrc: the provider is reached directly, as from Lambda.
+        self.session.trust_env = False
         self.session.mount(self.base_url, HTTPAdapter(max_retries=retry, pool_maxsize=pool_size))
 
     def send(

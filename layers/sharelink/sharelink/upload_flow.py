@@ -5,7 +5,7 @@ An execution is started once per object version (sharelink.upload_starts). Its s
 from the object's metadata (refusing what can never succeed before any provider call), then the provider's own
 steps (123pan: hash, folder, create, a step per slice, complete polled through "verifying" with durable
 waits between polls; KDocs: one upload), the share (reconciled like any create, sharelink.attempts), and last the
-result object, the event and the tag.
+tag, the result object and the event.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
-import boto3
 from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.config import Duration, MapConfig, StepConfig
 from aws_durable_execution_sdk_python.exceptions import DurableOperationError
@@ -25,6 +24,7 @@ from aws_durable_execution_sdk_python.retries import RetryStrategyConfig, create
 from pydantic import ValidationError
 
 from sharelink.attempts import Attempts
+from sharelink.aws import Session
 from sharelink.errors import OutcomeUnknown, SharelinkError
 from sharelink.idempotency import attempts_from_env
 from sharelink.providers.base import RequestModel, ShareProvider
@@ -183,7 +183,7 @@ class UploadFlow:
         self.clock = clock
 
     @classmethod
-    def from_env(cls, steps: ProviderSteps, provider: ShareProvider[Any], session: boto3.Session) -> UploadFlow:
+    def from_env(cls, steps: ProviderSteps, provider: ShareProvider[Any], session: Session) -> UploadFlow:
         s3 = session.client("s3")
         results = Results(s3, session.client("events"), os.environ.get("EVENT_BUS_NAME", "default"))
         return cls(steps, provider, s3, results, attempts_from_env(session), ShareDefaults.from_env())
@@ -221,7 +221,7 @@ class UploadFlow:
         return share.model_dump(mode="json")
 
     def _publish(self, upload: Upload, result: dict[str, Any]) -> None:
-        self.results.publish(upload.obj.bucket, upload.result_key, result)
+        """The tag first: whoever sees the result object or the event finds the object tagged already."""
         if result["status"] == "created":
             self.s3.put_object_tagging(
                 Bucket=upload.obj.bucket,
@@ -229,6 +229,7 @@ class UploadFlow:
                 **_version(upload.obj),
                 Tagging={"TagSet": [{"Key": URL_TAG, "Value": result["share"]["url"]}]},
             )
+        self.results.publish(upload.obj.bucket, upload.result_key, result)
 
 
 def checked_request(model: type[RequestModel], body: dict[str, Any], placeholder: dict[str, Any]) -> dict[str, Any]:

@@ -14,11 +14,11 @@ import os
 from typing import Any
 from urllib.parse import unquote_plus
 
-import boto3
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sharelink.aws import Session
 from sharelink.observability import logger
 
 UPLOADS = "uploads/"
@@ -38,7 +38,7 @@ class UploadStarts:
         self.functions = functions
 
     @classmethod
-    def from_env(cls, session: boto3.Session) -> UploadStarts:
+    def from_env(cls, session: Session) -> UploadStarts:
         functions = {provider: os.environ[variable] for provider, variable in FUNCTION_VARIABLES.items()}
         return cls(session.client("lambda"), functions)
 

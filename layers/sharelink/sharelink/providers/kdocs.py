@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any, ClassVar
 from urllib.parse import quote, urlencode
 
-import boto3
 from pydantic import AliasChoices, Field, model_validator
 
+from sharelink.aws import Session
 from sharelink.config import provider_config
 from sharelink.errors import (
     ProviderAuthFailed,
@@ -23,6 +23,7 @@ from sharelink.errors import (
 )
 from sharelink.providers.base import Attempt, ProviderClient, RequestModel
 from sharelink.renewal import RenewalRequests
+from sharelink.secrets import reader_from_env
 from sharelink.share import Share, bounded_text, rfc3339
 from sharelink.tokens import IssuedToken, SecretTokens, with_token
 from sharelink.transport import HttpTransport, Reply, Transport, retry_after
@@ -197,12 +198,14 @@ class Kdocs(ProviderClient):
     renew_before: ClassVar[timedelta] = RENEW_BEFORE
 
     @classmethod
-    def from_env(cls, session: boto3.Session) -> Kdocs:
+    def from_env(cls, session: Session) -> Kdocs:
         config = provider_config("KDOCS", DEFAULT_BASE_URL)
         transport = HttpTransport(config.base_url, provider=PROVIDER, timeout_s=config.timeout_s)
         return cls(
             transport,
-            SecretTokens(config.secret_id, session, provider=PROVIDER, renewal=RenewalRequests.from_env(session)),
+            SecretTokens(
+                config.secret_id, reader_from_env(session), provider=PROVIDER, renewal=RenewalRequests.from_env(session)
+            ),
         )
 
     def renew_secret(self, secret: dict[str, Any]) -> dict[str, Any]:

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any, ClassVar
 
-import boto3
 from pydantic import BaseModel, Field, model_validator
 
+from sharelink.aws import Session
 from sharelink.config import provider_config
 from sharelink.errors import (
     OutcomeUnknown,
@@ -22,6 +22,7 @@ from sharelink.errors import (
 )
 from sharelink.providers.base import Attempt, ProviderClient, RequestModel
 from sharelink.renewal import RenewalRequests
+from sharelink.secrets import reader_from_env
 from sharelink.share import Share, rfc3339
 from sharelink.tokens import IssuedToken, SecretTokens, with_token
 from sharelink.transport import HttpTransport, Reply, Transport, retry_after
@@ -193,7 +194,7 @@ class Pan123(ProviderClient):
     renew_before: ClassVar[timedelta] = RENEW_BEFORE
 
     @classmethod
-    def from_env(cls, session: boto3.Session) -> Pan123:
+    def from_env(cls, session: Session) -> Pan123:
         config = provider_config("PAN123", DEFAULT_BASE_URL)
         transport = HttpTransport(config.base_url, provider=PROVIDER, timeout_s=config.timeout_s)
 
@@ -204,7 +205,7 @@ class Pan123(ProviderClient):
             transport,
             SecretTokens(
                 config.secret_id,
-                session,
+                reader_from_env(session),
                 provider=PROVIDER,
                 renewal=RenewalRequests.from_env(session),
                 first_use=first_use,

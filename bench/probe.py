@@ -1,0 +1,99 @@
+"""The function process of `make bench`: one handler in a Lambda-like environment, and nothing of the bench.
+
+The AWS emulator, the simulators and the secrets extension stand-in run in other processes, as AWS and the extension
+run beside a function in Lambda, so this process's peak memory (VmHWM) is the function's own.
+
+`python -m bench.probe warm|batch` reads a JSON spec on stdin and writes one JSON line of figures on stdout; the
+handler's log lines go to /dev/null (Lambda ships them; a terminal would only slow the loop).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import secrets
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from local.runtime.worker import LambdaContext
+
+
+def trace_header() -> str:
+    """What Lambda sets for each invocation of a function with active tracing (sampled)."""
+    root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
+    return f"Root={root};Parent={secrets.token_hex(8)};Sampled=1"
+
+
+def invoke(handler: Callable[[dict, Any], Any], event: dict[str, Any]) -> Any:
+    os.environ["_X_AMZN_TRACE_ID"] = trace_header()
+    return handler(event, LambdaContext(os.environ["AWS_LAMBDA_FUNCTION_NAME"]))
+
+
+def timed(call: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def peak_memory_mb() -> float:
+    """VmHWM: the peak resident set of this process (ru_maxrss would keep a forking parent's high-water mark)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def warm(spec: dict[str, Any]) -> dict[str, Any]:
+    """Each call through the handler paired with a bare POST of the same body to the same simulator."""
+    handler = importlib.import_module(spec["module"]).lambda_handler
+    bare = requests.Session()
+
+    def post() -> None:
+        bare.post(spec["bare_url"], json=spec["bare_body"], headers=spec["bare_headers"], timeout=5).raise_for_status()
+
+    def handle() -> None:
+        answer = invoke(handler, spec["event"])
+        if not 200 <= answer["statusCode"] < 300:
+            raise RuntimeError(f"the handler answered {answer['statusCode']}: {answer['body'][:300]}")
+
+    handle()  # the first call of each pays for connections and lazy loading
+    post()
+    pairs = [(timed(handle), timed(post)) for _ in range(spec["calls"])]
+    return {
+        "handler_ms": statistics.median(handled for handled, _ in pairs) * 1000,
+        "bare_ms": statistics.median(posted for _, posted in pairs) * 1000,
+        "ratio": statistics.median(handled / posted for handled, posted in pairs),
+        "peak_mb": peak_memory_mb(),
+    }
+
+
+def batch(spec: dict[str, Any]) -> dict[str, Any]:
+    handler = importlib.import_module(spec["module"]).lambda_handler
+    timings = []
+    for event in spec["events"]:
+        started = time.perf_counter()
+        answer = invoke(handler, event)
+        timings.append(time.perf_counter() - started)
+        if answer != {"batchItemFailures": []}:
+            raise RuntimeError(f"records failed: {answer}")
+    return {"batch_ms": [round(took * 1000, 1) for took in timings], "peak_mb": peak_memory_mb()}
+
+
+def main(mode: str) -> None:
+    spec = json.load(sys.stdin)
+    figures = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    with open(os.devnull, "w") as logs:
+        os.dup2(logs.fileno(), sys.stdout.fileno())
+    figures.write(json.dumps({"warm": warm, "batch": batch}[mode](spec)) + "\n")
+    figures.flush()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
