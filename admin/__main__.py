@@ -3,8 +3,10 @@
   python -m admin authorize-kdocs --secret-id sharelink/kdocs --app-id APPID       (asks for the app key)
   python -m admin authorize-123pan --secret-id sharelink/pan123 --client-id ID     (asks for the client secret)
 
-AWS credentials and region come from the usual places; AWS_ENDPOINT_URL points at the local stack's moto.
-Nothing secret is printed.
+AWS credentials and region come from the usual places; AWS_ENDPOINT_URL points at the local stack's moto (the region
+is then us-east-1, the local stack's, unless one is set). Nothing secret is printed. An expected failure (no region or
+credentials, no such secret, access denied, the provider refusing the credentials or out of reach) is one line on
+stderr and exit status 1.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
-
+from admin import aws
+from admin.aws import CommandError, aws_call
 from sharelink.errors import SharelinkError
 from sharelink.providers import kdocs, pan123
 from sharelink.share import rfc3339
@@ -34,20 +36,45 @@ TIMEOUT_S = 10
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    client = boto3.client("secretsmanager")
-    secret = json.loads(client.get_secret_value(SecretId=args.secret_id)["SecretString"] or "{}")
+    try:
+        return _authorize(args)
+    except CommandError as error:
+        print(f"{args.command}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{args.command}: interrupted, nothing stored", file=sys.stderr)
+        return 130
+
+
+def _authorize(args: argparse.Namespace) -> int:
+    region = aws.region()
+    client = aws.client("secretsmanager", region)
+    what = f"secret {args.secret_id} (Secrets Manager, {region})"
+    with aws_call(what):
+        secret = _json_object(client.get_secret_value(SecretId=args.secret_id).get("SecretString"), what)
     try:
         stored = (
             _authorize_kdocs(args, secret) if args.command == "authorize-kdocs" else _authorize_pan123(args, secret)
         )
     except SharelinkError as error:
-        sys.exit(f"{error.code}: {error.message}")
-    client.put_secret_value(SecretId=args.secret_id, SecretString=json.dumps(stored))
+        raise CommandError(f"{args.base_url}: {error.message} ({error.code}); nothing stored") from None
+    with aws_call(what):
+        client.put_secret_value(SecretId=args.secret_id, SecretString=json.dumps(stored))
     print(
         f"stored the {args.command.removeprefix('authorize-')} tokens in {args.secret_id}; "
         f"the access token expires at {stored['expires_at']}"
     )
     return 0
+
+
+def _json_object(text: str | None, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise CommandError(f"{what} does not hold a JSON object (as the stack creates it)")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,13 +100,23 @@ def _parser() -> argparse.ArgumentParser:
 
 def _ask(variable: str, prompt: str, stored: Any) -> str:
     """A credential from the environment, else the secret, else typed in without echo."""
-    return os.environ.get(variable) or stored or getpass.getpass(prompt)
+    given = os.environ.get(variable) or stored
+    if given:
+        return str(given)
+    try:
+        typed = getpass.getpass(prompt)
+    except EOFError:  # stdin ended before a line: end the prompt's
+        print(file=sys.stderr)
+        typed = ""
+    if not typed:
+        raise CommandError(f"no {prompt.strip().rstrip(':')} given: set {variable}, or type it when asked")
+    return typed
 
 
 def _authorize_kdocs(args: argparse.Namespace, secret: dict[str, Any]) -> dict[str, Any]:
     app_id = args.app_id or secret.get("app_id")
     if not app_id:
-        sys.exit("give --app-id (the secret holds none)")
+        raise CommandError("give --app-id (the secret holds none)")
     app_key = _ask("KDOCS_APP_KEY", "KDocs app key: ", secret.get("app_key"))
     state = secrets.token_urlsafe(16)
     print("Open this address, sign in and allow access:", flush=True)
@@ -99,7 +136,7 @@ def _authorize_kdocs(args: argparse.Namespace, secret: dict[str, Any]) -> dict[s
 def _authorize_pan123(args: argparse.Namespace, secret: dict[str, Any]) -> dict[str, Any]:
     client_id = args.client_id or secret.get("client_id")
     if not client_id:
-        sys.exit("give --client-id (the secret holds none)")
+        raise CommandError("give --client-id (the secret holds none)")
     client_secret = _ask("PAN123_CLIENT_SECRET", "123pan client secret: ", secret.get("client_secret"))
     transport = HttpTransport(args.base_url, provider=pan123.PROVIDER, timeout_s=TIMEOUT_S)
     issued = pan123.mint_token(transport, client_id, client_secret)
@@ -115,7 +152,10 @@ def _code_from_redirect(redirect_uri: str, state: str, wait_s: float) -> str:
     """Serve the redirect URI once on 127.0.0.1 and take the code from it; anything else: ask for it."""
     target = urlsplit(redirect_uri)
     if target.hostname != "127.0.0.1":
-        return input("Paste the code from the address you were sent to: ").strip()
+        try:
+            return input("Paste the code from the address you were sent to: ").strip()
+        except EOFError:
+            raise CommandError("no code given: paste it when asked, or give --code") from None
     received: dict[str, str] = {}
 
     class Callback(BaseHTTPRequestHandler):
@@ -136,11 +176,15 @@ def _code_from_redirect(redirect_uri: str, state: str, wait_s: float) -> str:
             pass
 
     deadline = time.monotonic() + wait_s
-    with HTTPServer(("127.0.0.1", target.port or 80), Callback) as server:
+    try:
+        server = HTTPServer(("127.0.0.1", target.port or 80), Callback)
+    except OSError as error:
+        raise CommandError(f"cannot take the redirect on {redirect_uri} ({error.strerror}): give --code") from None
+    with server:
         while "code" not in received:
             server.timeout = deadline - time.monotonic()
             if server.timeout <= 0:
-                sys.exit("no redirect came back in time")
+                raise CommandError(f"no redirect came to {redirect_uri} within {wait_s:g} s; nothing stored")
             server.handle_request()  # one request, or none within the timeout
     return received["code"]
 

@@ -15,6 +15,7 @@ their own, as AWS and the extension do beside a function.
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import shutil
@@ -27,6 +28,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
+
+import boto3
 
 from bench import uploads
 from local.aws.emulator import REGION, LocalAws
@@ -44,12 +47,14 @@ EVENTS_COLD_GOAL = 2.0
 # What Lambda's Python runtime (awslambdaric's bootstrap) imports before the handler: not the handler's cost.
 RUNTIME_PRELOAD = "import importlib, json, logging, decimal, traceback"
 FLOOR = "import boto3, requests"
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3")
 COLD_ROUNDS, WARM_CALLS, BATCH, BATCH_RUNS = 11, 300, 10, 5
 PROVIDER_LATENCY_S = 0.1
 
 
 def main() -> None:
     layer = build_layer()
+    runtime = runtime_packages()
     aws = LocalAws(separate_process=True).start()
     pan123, kdocs = Pan123Simulator().start(lifetime_s=900), KdocsSimulator().start(lifetime_s=900)
     tracing_sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -62,7 +67,7 @@ def main() -> None:
         base = {"AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{tracing_sink.getsockname()[1]}"}
         environments = {}
         for logical_id, spec in functions.items():
-            env = lambda_env(spec, layer, aws.role_env(logical_id)) | base
+            env = lambda_env(spec, [layer, runtime], aws.role_env(logical_id)) | base
             if "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT" in env:
                 extensions.append(SecretsExtension(env).start())
                 env["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"] = str(extensions[-1].port)
@@ -99,6 +104,24 @@ def build_layer() -> Path:
     return target / "python"
 
 
+def runtime_packages() -> Path:
+    """What Lambda's python3.13 runtime provides besides the standard library: boto3 and its dependencies, at the
+    versions this project pins. Only these: the venv's other packages (moto, awscrt that awscurl brings, which botocore
+    imports when it finds it) are not in Lambda, so the function processes run without site-packages (`python -S`)."""
+    target = ROOT / ".bench" / "runtime"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    site_packages = Path(boto3.__file__).parent.parent
+    for name in RUNTIME_PACKAGES:
+        source = site_packages / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target / name)
+    compileall.compile_dir(target, quiet=1)  # Lambda's runtime ships its packages compiled
+    return target
+
+
 def deploy(aws: LocalAws, parameters: dict[str, str], secrets: dict[str, dict[str, str]]) -> Template:
     """The template's tables, queues, buckets and secrets in the emulator, and each function's role."""
     template = Template(TEMPLATE, parameters)
@@ -107,8 +130,9 @@ def deploy(aws: LocalAws, parameters: dict[str, str], secrets: dict[str, dict[st
     return template
 
 
-def lambda_env(spec: FunctionSpec, layer: Path, role_env: dict[str, str]) -> dict[str, str]:
-    """What Lambda gives the function's process (its code in LAMBDA_TASK_ROOT, its layer on the path)."""
+def lambda_env(spec: FunctionSpec, paths: list[Path], role_env: dict[str, str]) -> dict[str, str]:
+    """What Lambda gives the function's process: its code in LAMBDA_TASK_ROOT, first on the path, then the layer
+    and the runtime's packages."""
     code = code_copy(spec.code_dir)
     return (
         {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -122,7 +146,7 @@ def lambda_env(spec: FunctionSpec, layer: Path, role_env: dict[str, str]) -> dic
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "LAMBDA_TASK_ROOT": str(code),
-            "PYTHONPATH": os.pathsep.join([str(layer), str(code)]),
+            "PYTHONPATH": os.pathsep.join(str(path) for path in [code, *paths]),
         }
     )
 
@@ -136,7 +160,7 @@ def code_copy(code_dir: Path) -> Path:
 
 def import_time(statement: str, env: dict[str, str]) -> float:
     probe = f"{RUNTIME_PRELOAD}; import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-S", "-c", probe], env=env, capture_output=True, text=True, check=True)
     return float(done.stdout)
 
 
@@ -164,7 +188,11 @@ def probe(mode: str, env: dict[str, str], spec: dict[str, Any]) -> dict[str, Any
     """bench.probe in a process of its own, with the function's environment."""
     env = env | {"PYTHONPATH": env["PYTHONPATH"] + os.pathsep + str(ROOT)}
     done = subprocess.run(
-        [sys.executable, "-m", "bench.probe", mode], input=json.dumps(spec), env=env, capture_output=True, text=True
+        [sys.executable, "-S", "-m", "bench.probe", mode],
+        input=json.dumps(spec),
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if done.returncode:
         raise RuntimeError(f"bench.probe {mode} failed:\n{done.stderr[-3000:]}")

@@ -5,8 +5,11 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
+from typing import Any
 
+from aws_lambda_powertools.event_handler.openapi.compat import model_json
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, HTTPBearer, OpenAPI, SecurityScheme
 
 SPEC = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 API_MODULES = ("pan123_api", "kdocs_api")
@@ -18,6 +21,28 @@ IMPORT_ENVIRONMENT = {
     "IDEMPOTENCY_TABLE": "spec",
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
+# API Gateway authorizes every route in the spec (template.yaml): IAM by default, a JWT authorizer when the stack's
+# JwtIssuer and JwtAudience are set.
+SECURITY_SCHEMES: dict[str, SecurityScheme] = {
+    # The field `in` is a Python keyword, and type checkers know it by that name only: given as a mapping.
+    "sigv4": APIKey.model_validate(
+        {
+            "name": "Authorization",
+            "in": "header",
+            "description": "IAM, the stack's default: requests signed with AWS SigV4 for the service execute-api. "
+            "Swagger UI cannot sign a request: call with awscurl or botocore's SigV4Auth (README, "
+            '"Calling the deployed API").',
+            "openapi_extensions": {"x-amazon-apigateway-authtype": "awsSigv4"},
+        }
+    ),
+    "jwt": HTTPBearer(
+        bearerFormat="JWT",
+        description="A stack deployed with JwtIssuer and JwtAudience: an access token from that issuer, sent as "
+        "`Authorization: Bearer <token>` (paste it here to try the routes).",
+    ),
+}
+EITHER_SCHEME: list[dict[str, list[str]]] = [{name: []} for name in SECURITY_SCHEMES]
+SCHEMA_REF = "#/components/schemas/"
 
 
 def merged_spec() -> str:
@@ -27,11 +52,40 @@ def merged_spec() -> str:
         title="sharelink",
         version="1.0.0",
         description="Create and manage 123pan and KDocs share links. Errors share one shape (see README).",
+        security_schemes=SECURITY_SCHEMES,
+        security=EITHER_SCHEME,
         on_conflict="error",
     )
     for name in API_MODULES:
         merge.add_schema(importlib.import_module(name).app.get_openapi_schema(title="sharelink", version="1.0.0"))
-    return merge.get_openapi_json_schema() + "\n"
+    spec = merge.get_openapi_schema()
+    spec["components"]["schemas"] = referenced_schemas(spec)
+    return model_json(OpenAPI(**spec), by_alias=True, exclude_none=True, indent=2) + "\n"
+
+
+def referenced_schemas(spec: dict[str, Any]) -> dict[str, Any]:
+    """The component schemas the operations use, directly or through other schemas. Powertools adds its own
+    validation error schemas (HTTPValidationError, ValidationError, ResponseValidationError) to every spec it makes,
+    but this API answers its errors with ErrorBody, so nothing refers to them."""
+    schemas = spec["components"]["schemas"]
+    used: set[str] = set()
+    pending = _schema_refs(spec["paths"])
+    while pending:
+        name = pending.pop()
+        if name not in used:
+            used.add(name)
+            pending |= _schema_refs(schemas[name])
+    return {name: schema for name, schema in schemas.items() if name in used}
+
+
+def _schema_refs(node: Any) -> set[str]:
+    if isinstance(node, list):
+        return set().union(*(_schema_refs(item) for item in node))
+    if not isinstance(node, dict):
+        return set()
+    ref = node.get("$ref")
+    found = {ref.removeprefix(SCHEMA_REF)} if isinstance(ref, str) and ref.startswith(SCHEMA_REF) else set()
+    return found.union(*(_schema_refs(value) for value in node.values()))
 
 
 if __name__ == "__main__":

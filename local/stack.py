@@ -14,10 +14,12 @@ import requests
 
 from local.aws.emulator import LocalAws
 from local.aws.iam import ADMIN, function_roles
+from local.runtime.authorization import Authorization
 from local.runtime.durable import DurableRunner
 from local.runtime.event_sources import QueuePoller, Schedule
 from local.runtime.functions import FunctionRuntime
 from local.runtime.gateway import Gateway
+from local.runtime.jwt_issuer import JwtIssuer
 from local.runtime.lambda_api import LambdaApi
 from local.simulators.base import SimServer
 from local.simulators.kdocs import ALL_SCOPES, KdocsSimulator
@@ -28,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 SIM_CLIENT = ("sim-client", "sim-secret")
 SIM_APP = ("sim-app", "sim-app-key")
+AUTH_MODES = ("template", "jwt", "open")
+JWT_AUDIENCE = "sharelink-local"
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,10 @@ class LocalStack:
     SDK's checkpoints: it builds a plain `boto3.client("lambda")`) reaches it. When the template has a durable
     function, AWS's local durable execution service (local.runtime.durable) runs its executions behind that API;
     `durable_skip_time` lets its waits end at once (tests only).
+
+    `auth` is how the gateway authorizes (local.runtime.authorization): "template", each route as the template
+    says with these parameters (AWS_IAM unless JwtIssuer and JwtAudience are given); "jwt", the same with a local
+    issuer (`issuer`, local.runtime.jwt_issuer) as JwtIssuer and JWT_AUDIENCE as JwtAudience; "open", no check at all.
     """
 
     def __init__(
@@ -64,8 +72,13 @@ class LocalStack:
         sim_lifetime_s: float = 900,
         queue_visibility_timeout_s: int | None = None,
         durable_skip_time: bool = False,
+        auth: str = "template",
     ) -> None:
+        if auth not in AUTH_MODES:
+            raise ValueError(f"auth is one of {AUTH_MODES}, not {auth!r}")
         self.port = port
+        self.auth = auth
+        self.issuer: JwtIssuer | None = None
         self.real = real or {}
         self.parameters = parameters or {}
         self.sim_lifetime_s = sim_lifetime_s
@@ -83,6 +96,9 @@ class LocalStack:
     def start(self) -> LocalStack:
         self.aws.start()
         parameters = dict(self.parameters)
+        if self.auth == "jwt":
+            self.issuer = JwtIssuer().start()
+            parameters |= {"JwtIssuer": self.issuer.url, "JwtAudience": JWT_AUDIENCE}
         for name, provider in PROVIDERS.items():
             if name in self.real:
                 base_url, self.secrets[name] = self.real[name]
@@ -108,7 +124,9 @@ class LocalStack:
             for logical_id, spec in functions.items()
         }
         self.lambda_api.start(self.runtimes, self.durable)
-        self.gateway = Gateway(self.template.http_routes(), self.runtimes, self.port).start()
+        routes = self.template.http_routes()
+        authorization = None if self.auth == "open" else Authorization([ADMIN, *roles.values()], routes)
+        self.gateway = Gateway(routes, self.runtimes, self.port, authorization=authorization).start()
         self.pollers = [self._poller(subscription).start() for subscription in self.template.queue_subscriptions()]
         self.schedules = [
             Schedule(self.runtimes[function_id], period).start()
@@ -133,25 +151,43 @@ class LocalStack:
         self.aws.client("sqs").set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": str(seconds)})
 
     def stop(self) -> None:
-        """Everything before the emulator. The event sources are told to stop all at once, and the workers killed
-        before waiting for the sources, so that no running invocation holds the shutdown up."""
+        """Stop everything, each part before what it uses, so that a shutdown is quiet and nothing outlives it:
+
+        1. the event sources are told to stop, all at once: no SQS poll or scheduled run starts after this;
+        2. the gateway takes no more requests;
+        3. the functions' workers are stopped, so that no running invocation holds the shutdown up (a poller's batch
+           stays in its queue, the gateway answers 500), then Lambda's API and the durable execution service;
+        4. the event sources are waited for: once their threads have ended nothing polls the emulator any more;
+        5. the simulators, the JWT issuer, and the emulator last.
+
+        Safe to call on a stack whose start() failed part way: what was started is stopped.
+        """
         event_sources: list[QueuePoller | Schedule] = [*self.pollers, *self.schedules]
         for source in event_sources:
             source.stopping.set()
-        self.gateway.stop()
+        for part in (getattr(self, "gateway", None), *self.runtimes.values()):
+            if part is not None:
+                part.stop()
+        lambda_api = getattr(self, "lambda_api", None)
+        if lambda_api is not None:
+            lambda_api.stop()
         if self.durable is not None:
             self.durable.stop()
-        self.lambda_api.stop()
-        for runtime in self.runtimes.values():
-            runtime.stop()
         for source in event_sources:
             source.stop()
         for sim in self.sims.values():
             sim.stop()
+        issuer = getattr(self, "issuer", None)
+        if issuer is not None:
+            issuer.stop()
         self.aws.stop()
 
     def __enter__(self) -> LocalStack:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:  # Ctrl-C during the start too: stop what was started, then go on failing
+            self.stop()
+            raise
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()

@@ -1,4 +1,5 @@
-"""Read template.yaml the way the local stack needs it: functions, their environment, routes, secrets."""
+"""Read template.yaml the way the local stack needs it: functions, their environment, routes and their authorization,
+secrets."""
 
 from __future__ import annotations
 
@@ -85,10 +86,21 @@ class QueueSubscription:
 
 
 @dataclass(frozen=True)
+class JwtConfiguration:
+    """An `AWS::ApiGatewayV2::Authorizer`'s JwtConfiguration: the issuer and the audiences a token must have."""
+
+    issuer: str
+    audience: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class HttpRoute:
     method: str
     path: str
     function_id: str
+    # The route's AuthorizationType (NONE, AWS_IAM or JWT) as its conditions resolve, and its JWT authorizer's.
+    authorization: str = "NONE"
+    jwt: JwtConfiguration | None = None
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         """Path parameters when this route serves `method path`, else None."""
@@ -172,8 +184,19 @@ class Template:
             method, path = props["RouteKey"].split(" ", 1)
             integration_id = _sub_target(props["Target"])
             uri = self.resources[integration_id]["Properties"]["IntegrationUri"]
-            routes.append(HttpRoute(method, path, uri["Fn::GetAtt"][0]))
+            authorization = str(self.resolve(props.get("AuthorizationType", "NONE")))
+            jwt = self._jwt_configuration(props) if authorization == "JWT" else None
+            routes.append(HttpRoute(method, path, uri["Fn::GetAtt"][0], authorization, jwt))
         return routes
+
+    def _jwt_configuration(self, route_props: dict[str, Any]) -> JwtConfiguration:
+        """The JwtConfiguration of the authorizer a JWT route names (its AuthorizerId, a Ref to it)."""
+        authorizer = self.resources[self._chosen(route_props["AuthorizerId"])["Ref"]]["Properties"]
+        config = authorizer["JwtConfiguration"]
+        return JwtConfiguration(
+            issuer=str(self.resolve(config["Issuer"])),
+            audience=tuple(str(self.resolve(audience)) for audience in config["Audience"]),
+        )
 
     def queue_subscriptions(self) -> list[QueueSubscription]:
         return [
@@ -248,7 +271,30 @@ class Template:
             return re.sub(r"\$\{([\w:.]+)\}", lambda m: str(self._ref(m.group(1))), arg)
         if name == "Fn::GetAtt":
             return self.arn(arg[0])
+        if name == "Fn::If":
+            return self.resolve(self._chosen(value))
         raise ValueError(f"the local stack does not resolve {name}")
+
+    def _chosen(self, value: Any) -> Any:
+        """The branch an `Fn::If` (nested ones too) takes with this stack's parameters, unresolved."""
+        while isinstance(value, dict) and set(value) == {"Fn::If"}:
+            condition, when_true, when_false = value["Fn::If"]
+            value = when_true if self.condition(condition) else when_false
+        return value
+
+    def condition(self, name: str) -> bool:
+        """One of the template's Conditions, evaluated with this stack's parameters."""
+        return self._holds(self.body["Conditions"][name])
+
+    def _holds(self, condition: dict[str, Any]) -> bool:
+        ((name, arg),) = condition.items()
+        if name == "Fn::Equals":
+            return str(self.resolve(arg[0])) == str(self.resolve(arg[1]))
+        if name == "Fn::Not":
+            return not self._holds(arg[0])
+        if name == "Fn::And":
+            return all(self._holds(item) for item in arg)
+        raise ValueError(f"the local stack does not evaluate {name} in a condition")
 
     def _ref(self, name: str) -> Any:
         """What CloudFormation's Ref answers: a parameter's value, a secret's ARN, a queue's URL, else the name."""

@@ -26,7 +26,7 @@ FileTokenInPath = Annotated[str, Path(pattern=FILE_TOKEN_PATTERN, max_length=MAX
     "/v1/shares/kdocs",
     tags=["KDocs"],
     summary="Create or update the share link of one KDocs file",
-    responses=responses(200, "The file's link"),
+    responses=responses(200, "The file's link", errors=(403, 404, 409)),
 )
 def create_or_update_link(
     request: Annotated[CreateLinkRequest, Body()], idempotency_key: IdempotencyKey = None
@@ -40,7 +40,7 @@ def create_or_update_link(
     "/v1/shares/kdocs/<file_token>",
     tags=["KDocs"],
     summary="Read a KDocs file's current share link",
-    responses=responses(200, "The file's link"),
+    responses=responses(200, "The file's link", errors=(403, 404)),
 )
 def read_link(file_token: FileTokenInPath) -> KdocsShare:
     return kdocs.read_share(file_token)
@@ -50,7 +50,7 @@ def read_link(file_token: FileTokenInPath) -> KdocsShare:
     "/v1/shares/kdocs/<file_token>",
     tags=["KDocs"],
     summary="Close a KDocs file's share link (status close)",
-    responses=responses(200, "The closed link"),
+    responses=responses(200, "The closed link", errors=(403, 404)),
 )
 def close_link(file_token: FileTokenInPath) -> KdocsShare:
     return kdocs.close_share(file_token)

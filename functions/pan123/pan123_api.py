@@ -25,7 +25,12 @@ create_share_once: ByIdempotencyKey[CreateShareRequest, Share] = ByIdempotencyKe
 )
 
 
-@app.post("/v1/shares/123pan", tags=["123pan"], summary="Create a 123pan share", responses=responses(201, "The share"))
+@app.post(
+    "/v1/shares/123pan",
+    tags=["123pan"],
+    summary="Create a 123pan share",
+    responses=responses(201, "The share", errors=(404, 409)),
+)
 def create_share(
     request: Annotated[CreateShareRequest, Body()], idempotency_key: IdempotencyKey = None
 ) -> Response[Share]:

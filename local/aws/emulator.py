@@ -50,6 +50,7 @@ class LocalAws:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             cwd=ROOT,
+            process_group=0,  # a terminal's Ctrl-C goes to the stack, which stops this process in its turn
         )
         _wait_until_listening(self.port)
         return self

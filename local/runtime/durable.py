@@ -64,7 +64,12 @@ class DurableRunner:
         command += ["--lambda-endpoint", self.lambda_endpoint, "--invocation-timeout", str(self.invocation_timeout_s)]
         if self.skip_time:
             command.append("--skip-time")
-        self.process = subprocess.Popen(command, env=_service_env(), cwd=ROOT)  # noqa: S603 - our own module
+        self.process = subprocess.Popen(  # noqa: S603 - our own module
+            command,
+            env=_service_env(),
+            cwd=ROOT,
+            process_group=0,  # a terminal's Ctrl-C goes to the stack, which stops this process in its turn
+        )
         _wait_until_listening(self.port, self.process)
         return self
 

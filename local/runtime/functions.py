@@ -56,6 +56,7 @@ class _Worker:
             env=env,
             text=True,
             cwd=Path(__file__).resolve().parents[2],
+            process_group=0,  # a terminal's Ctrl-C goes to the stack, which stops this worker in its turn
         )
 
     @property

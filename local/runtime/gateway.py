@@ -1,7 +1,9 @@
 """An HTTP API (payload 2.0) on 127.0.0.1 that routes by the template's ApiGatewayV2 routes.
 
-Authorization (IAM or JWT) is not enforced here: the deployed API Gateway does that. The limits AWS documents for an
-HTTP API in front of Lambda are, and each is answered as API Gateway answers it:
+Each route's authorization (the template's AuthorizationType: AWS_IAM, JWT or NONE) is checked as API Gateway
+checks it, after the route is found (a request no route serves is 404 whatever it carries): local.runtime.authorization.
+A gateway given no Authorization checks none (the local stack's "open" switch). The limits AWS documents for an HTTP
+API in front of Lambda are held, and each is answered as API Gateway answers it:
 
 - "Quotas for configuring and running an HTTP API in API Gateway": payload size 10 MB, so a larger request is refused
   before any function runs, 413 {"message":"Request Entity Too Large"}; maximum integration timeout 30 seconds (not
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import threading
 import time
 import uuid
@@ -31,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from local.runtime.authorization import Authorization, Refused
 from local.runtime.functions import FunctionRuntime, InvocationError, RequestTooLarge
 from local.template import HttpRoute
 
@@ -40,8 +44,8 @@ INTEGRATION_TIMEOUT_S = 30.0
 Answer = tuple[int, dict[str, str], bytes]
 
 
-def _gateway_answer(status: int, message: str) -> Answer:
-    return status, {"Content-Type": "application/json"}, json.dumps({"message": message}).encode()
+def _gateway_answer(status: int, message: str, headers: dict[str, str] | None = None) -> Answer:
+    return status, {"Content-Type": "application/json"} | (headers or {}), json.dumps({"message": message}).encode()
 
 
 NOT_FOUND = _gateway_answer(404, "Not Found")
@@ -51,9 +55,16 @@ SERVICE_UNAVAILABLE = _gateway_answer(503, "Service Unavailable")
 
 
 def http_api_event(
-    route: HttpRoute, method: str, target: str, headers: dict[str, str], body: bytes, path_parameters: dict[str, str]
+    route: HttpRoute,
+    method: str,
+    target: str,
+    headers: dict[str, str],
+    body: bytes,
+    path_parameters: dict[str, str],
+    authorizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The event API Gateway sends a Lambda proxy integration (payload format 2.0)."""
+    """The event API Gateway sends a Lambda proxy integration (payload format 2.0); `authorizer`, what the route's
+    authorization found (local.runtime.authorization), goes into its requestContext."""
     url = urlsplit(target)
     now = datetime.now(UTC)
     lowered = {name.lower(): value for name, value in headers.items()}
@@ -84,6 +95,8 @@ def http_api_event(
         },
         "isBase64Encoded": not is_text,
     }
+    if authorizer:
+        event["requestContext"]["authorizer"] = authorizer
     if url.query:
         event["queryStringParameters"] = _query_parameters(url.query)
     if path_parameters:
@@ -115,6 +128,11 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     daemon_threads = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away (Ctrl-C during the demo, a test's timeout) leaves a broken pipe: no traceback.
+        if not isinstance(sys.exception(), ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class Gateway:
     def __init__(
@@ -124,9 +142,11 @@ class Gateway:
         port: int = 0,
         *,
         integration_timeout_s: float = INTEGRATION_TIMEOUT_S,
+        authorization: Authorization | None = None,
     ) -> None:
         self.routes = routes
         self.runtimes = runtimes
+        self.authorization = authorization
         self.integration_timeout_s = integration_timeout_s
         self.observers: list[Callable[[bytes], None]] = []
         self.server = _Server(("127.0.0.1", port), self._handler_class())
@@ -148,9 +168,20 @@ class Gateway:
         for route in self.routes:
             path_parameters = route.match(method, path)
             if path_parameters is not None:
-                event = http_api_event(route, method, target, headers, body, path_parameters)
+                try:
+                    authorizer = self._authorize(route, method, target, headers, body)
+                except Refused as refusal:
+                    return _gateway_answer(refusal.status, refusal.message, refusal.headers)
+                event = http_api_event(route, method, target, headers, body, path_parameters, authorizer)
                 return self._integrate(self.runtimes[route.function_id], event)
         return NOT_FOUND
+
+    def _authorize(
+        self, route: HttpRoute, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> dict[str, Any] | None:
+        if self.authorization is None:
+            return None
+        return self.authorization.authorize(route, method, target, headers, body)
 
     def _integrate(self, runtime: FunctionRuntime, event: dict[str, Any]) -> Answer:
         try:

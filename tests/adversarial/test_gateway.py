@@ -40,6 +40,7 @@ from tests.adversarial.contract import (
     share_calls,
 )
 from tests.leaks import observe
+from tests.signing import sigv4_headers
 
 MAX_BODY = 64 * 1024
 TARGETS = {
@@ -54,12 +55,13 @@ KDOCS_JSON = dumps(VALID_BODIES["kdocs POST"])
 
 
 def send(stack: Any, method: str, target: str, headers: Headers, body: bytes = b"") -> Answer:
-    """One request exactly as given: the target as is (already percent-encoded), header values as bytes."""
+    """One request exactly as given: the target as is (already percent-encoded), header values as bytes; signed
+    (SigV4, the local admin) over the target and body, as the template's IAM authorization wants."""
     url = urlsplit(stack.gateway.url)
     connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
     try:
         connection.putrequest(method, target, skip_host=False, skip_accept_encoding=True)
-        for name, value in headers.items():
+        for name, value in (headers | sigv4_headers(method, f"{stack.gateway.url}{target}", body)).items():
             connection.putheader(name, value)
         connection.putheader("Content-Length", str(len(body)))
         connection.endheaders(body)

@@ -1,4 +1,7 @@
-"""The Swagger UI page as a person sees it: rendered by headless Chromium from the local gateway, offline."""
+"""The Swagger UI page as a person sees it: rendered by headless Chromium from the local gateway, offline.
+
+A browser cannot sign its requests: the stack here serves the docs routes anonymously, as PublicDocs=true deploys them.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,12 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 
 import pytest
+
+from local.stack import LocalStack
+from tests.leaks import observe
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # The machine's closed network refuses Chromium's own background connections: keep it from trying.
@@ -21,6 +28,13 @@ QUIET = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack(sim_lifetime_s=600, parameters={"PublicDocs": "true"}) as running:
+        running.gateway.observers.append(observe)
+        yield running
 
 
 @pytest.fixture
@@ -56,3 +70,6 @@ def test_the_docs_page_shows_both_providers_routes(stack, chromium, tmp_path):
         ("GET", "/v1/shares/kdocs/{file_token}"),
         ("DELETE", "/v1/shares/kdocs/{file_token}"),
     }
+    # The spec's security schemes: an Authorize button, and a lock on every operation.
+    assert '<button class="btn authorize' in dump.stdout
+    assert dump.stdout.count('<button class="authorization__btn') == 6

@@ -7,9 +7,10 @@ plus schemathesis's deterministic coverage cases). Whatever is sent:
 - every 4xx is the one error shape (`#/components/schemas/ErrorBody`, nothing more, nothing less);
 - every 2xx body conforms to the document's response schema for that status, and every status is documented.
 
-The gateway does not check authorization. The simulators are real HTTP servers with their real limits: a generated
-123pan list or traffic update may be rate limited (429, an error like any other), and a generated body that
-happens to be valid creates a share.
+Every request is SigV4-signed as the local admin, as the gateway enforces the template's IAM authorization (a
+generated Authorization header is replaced by the signature). The simulators are real HTTP servers with their real
+limits: a generated 123pan list or traffic update may be rate limited (429, an error like any other), and a generated
+body that happens to be valid creates a share.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from tests.signing import SigV4
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 SPEC = json.loads(SPEC_PATH.read_text())
@@ -114,10 +117,16 @@ def base_url(stack) -> str:
     # Something to read, list and update: 123pan shares FIRST_SHARE_ID.. and links on two KDocs files.
     for _ in range(5):
         body = {"name": "fuzz", "expire_days": 7, "file_ids": [1]}
-        assert requests.post(f"{stack.gateway.url}/v1/shares/123pan", json=body, timeout=10).status_code == 201
+        assert (
+            requests.post(f"{stack.gateway.url}/v1/shares/123pan", json=body, auth=SigV4(), timeout=10).status_code
+            == 201
+        )
     for file_token in ("777", "doc-1"):
         body = {"file_token": file_token, "permission": "read"}
-        assert requests.post(f"{stack.gateway.url}/v1/shares/kdocs", json=body, timeout=10).status_code == 200
+        assert (
+            requests.post(f"{stack.gateway.url}/v1/shares/kdocs", json=body, auth=SigV4(), timeout=10).status_code
+            == 200
+        )
     return stack.gateway.url
 
 
@@ -147,7 +156,7 @@ def test_the_document_has_exactly_the_six_operations():
     phases=[Phase.explicit, Phase.generate, Phase.shrink],
 )
 def test_any_request_gets_a_documented_answer(case, base_url):
-    response = case.call(base_url=base_url, timeout=10)
+    response = case.call(base_url=base_url, auth=SigV4(), timeout=10)
     label = case.operation.label
     REQUESTS[label] += 1
     STATUSES.setdefault(label, Counter())[response.status_code] += 1

@@ -1,4 +1,7 @@
-"""The local stack as a user runs it: template-driven gateway, handler workers, moto server, simulator."""
+"""The local stack as a user runs it: template-driven gateway, handler workers, moto server, simulator.
+
+The gateway enforces the template's authorization (IAM): every request here is SigV4-signed as the local admin.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +16,15 @@ import pytest
 import requests
 
 from local.stack import docs_example
+from tests.signing import SigV4, sigv4_headers
 
 ROOT = Path(__file__).resolve().parents[2]
+SIGNED = SigV4()
 
 
 def test_docs_example_through_the_gateway_returns_the_normalized_share(stack):
     response = requests.post(
-        f"{stack.gateway.url}/v1/shares/123pan", json=docs_example("pan123_create.json"), timeout=30
+        f"{stack.gateway.url}/v1/shares/123pan", json=docs_example("pan123_create.json"), auth=SIGNED, timeout=30
     )
 
     assert response.status_code == 201
@@ -32,21 +37,20 @@ def test_docs_example_through_the_gateway_returns_the_normalized_share(stack):
 
 
 def test_list_and_traffic_update_through_the_gateway(stack):
-    share = requests.post(f"{stack.gateway.url}/v1/shares/123pan", json=docs_example("pan123_create.json"), timeout=30)
+    url = f"{stack.gateway.url}/v1/shares/123pan"
+    share = requests.post(url, json=docs_example("pan123_create.json"), auth=SIGNED, timeout=30)
     share_id = share.json()["share_id"]
 
-    listed = requests.get(f"{stack.gateway.url}/v1/shares/123pan", params={"limit": 100}, timeout=30)
-    updated = requests.patch(
-        f"{stack.gateway.url}/v1/shares/123pan", json={"share_ids": [int(share_id)], "traffic_switch": 3}, timeout=30
-    )
+    listed = requests.get(url, params={"limit": 100}, auth=SIGNED, timeout=30)
+    updated = requests.patch(url, json={"share_ids": [int(share_id)], "traffic_switch": 3}, auth=SIGNED, timeout=30)
 
     assert share_id in [item["share_id"] for item in listed.json()["shares"]]
     assert (updated.status_code, updated.json()) == (200, {"updated": [share_id]})
 
 
 def test_errors_through_the_gateway_keep_the_shape(stack):
-    response = requests.post(f"{stack.gateway.url}/v1/shares/123pan", data=b"{oops", timeout=30)
-    unrouted = requests.get(f"{stack.gateway.url}/v1/nothing", timeout=30)
+    response = requests.post(f"{stack.gateway.url}/v1/shares/123pan", data=b"{oops", auth=SIGNED, timeout=30)
+    unrouted = requests.get(f"{stack.gateway.url}/v1/nothing", auth=SIGNED, timeout=30)
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "malformed_json"
@@ -84,9 +88,10 @@ def test_the_main_job_command_creates_and_prints_a_share():
 
 def test_kdocs_create_read_close_through_the_gateway(stack):
     kdocs = stack.sims["kdocs"]
-    created = requests.post(f"{stack.gateway.url}/v1/shares/kdocs", json=docs_example("kdocs_create.json"), timeout=30)
-    read = requests.get(f"{stack.gateway.url}/v1/shares/kdocs/777", timeout=30)
-    closed = requests.delete(f"{stack.gateway.url}/v1/shares/kdocs/777", timeout=30)
+    url = f"{stack.gateway.url}/v1/shares/kdocs"
+    created = requests.post(url, json=docs_example("kdocs_create.json"), auth=SIGNED, timeout=30)
+    read = requests.get(f"{url}/777", auth=SIGNED, timeout=30)
+    closed = requests.delete(f"{url}/777", auth=SIGNED, timeout=30)
 
     assert (created.status_code, read.status_code, closed.status_code) == (200, 200, 200)
     assert read.json() == created.json()
@@ -116,7 +121,9 @@ def test_hostile_file_tokens_in_the_path_never_reach_kdocs(stack, raw_path):
     calls_before = len(kdocs.requests)
     connection = http.client.HTTPConnection("127.0.0.1", int(stack.gateway.url.rsplit(":", 1)[1]), timeout=30)
     for method in ("GET", "DELETE"):
-        connection.request(method, f"/v1/shares/kdocs/{raw_path}")  # sent as is: no client-side normalizing
+        target = f"/v1/shares/kdocs/{raw_path}"
+        signed = sigv4_headers(method, f"{stack.gateway.url}{target}")
+        connection.request(method, target, headers=signed)  # sent as is: no client-side normalizing
         response = connection.getresponse()
         answer = json.loads(response.read())
 
@@ -128,8 +135,8 @@ def test_hostile_file_tokens_in_the_path_never_reach_kdocs(stack, raw_path):
 
 
 def test_the_spec_and_the_offline_docs_page_through_the_gateway(stack):
-    spec = requests.get(f"{stack.gateway.url}/v1/openapi.json", timeout=30)
-    page = requests.get(f"{stack.gateway.url}/v1/docs", timeout=30)
+    spec = requests.get(f"{stack.gateway.url}/v1/openapi.json", auth=SIGNED, timeout=30)
+    page = requests.get(f"{stack.gateway.url}/v1/docs", auth=SIGNED, timeout=30)
 
     assert spec.json() == json.loads((ROOT / "docs" / "openapi.json").read_text())
     assert page.headers["Content-Type"].startswith("text/html")

@@ -22,6 +22,7 @@ from local.stack import LocalStack
 from tests.conftest import observe_results
 from tests.e2e.test_storage_events import put_request, queue_depth, result_of, send_notification
 from tests.leaks import observe
+from tests.signing import SigV4
 
 REQUESTS_PER_PROVIDER = 300
 HTTP_REQUESTS = 60
@@ -131,7 +132,7 @@ def test_kdocs_storage_soak(soak_stack):
 def create_until_answered(url: str, key: str, body: dict) -> requests.Response:
     """A client that retries with the same Idempotency-Key after 5xx, 429 and 409, once Retry-After has passed."""
     for _ in range(20):
-        answer = requests.post(url, json=body, headers={"Idempotency-Key": key}, timeout=35)
+        answer = requests.post(url, json=body, headers={"Idempotency-Key": key}, auth=SigV4(), timeout=35)
         observe(answer.content)
         if answer.status_code not in (409, 429, 502, 504):
             return answer
@@ -168,7 +169,7 @@ def test_the_worst_answer_comes_before_api_gateway_gives_up():
     with LocalStack(sim_lifetime_s=300, parameters={"ProviderTimeoutSeconds": "25"}) as stack:
         stack.sims["pan123"].faults.add("timeout", path="/api/v1/share/list", delay=60, times=5)
         started = time.monotonic()
-        answer = requests.get(f"{stack.gateway.url}/v1/shares/123pan?limit=10", timeout=60)
+        answer = requests.get(f"{stack.gateway.url}/v1/shares/123pan?limit=10", auth=SigV4(), timeout=60)
         elapsed = time.monotonic() - started
         print(json.dumps({"worst_case_answer_s": round(elapsed, 2)}))
 

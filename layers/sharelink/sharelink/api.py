@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Annotated, Any
 
@@ -44,10 +44,12 @@ class ErrorBody(BaseModel):
 
 ERROR_STATUSES = {
     400: "The body is not UTF-8 JSON, not an object, nested too deep, or sent with another Content-Type",
-    404: "No such route, or the provider has no such file or link",
     403: "The provider refuses this caller the share-edit right",
+    404: "The provider has no such file or link",
+    409: "This Idempotency-Key was used with another body, or its first request is still running or settling "
+    "(idempotency_conflict; Retry-After when settling); or which share an earlier attempt made cannot be told "
+    "(outcome_unknown)",
     413: "The body is over 64 KiB",
-    409: "This Idempotency-Key was used with another body, or is in progress",
     422: "A field breaks the rules (every bad field named), or the provider refused the parameters",
     429: "The provider is rate limiting; see Retry-After",
     500: "A bug; logged with the request id",
@@ -58,11 +60,16 @@ ERROR_RESPONSES: dict[int, Any] = {
     status: {"description": description, "content": {"application/json": {"model": ErrorBody}}}
     for status, description in ERROR_STATUSES.items()
 }
+# What any route can answer: a body that is not JSON or too large (checked whenever one is sent, whatever the
+# method: JsonResolver), a bad field (every route validates some input), its provider's refusals and failures.
+EVERY_ROUTE_ERRORS = frozenset({400, 413, 422, 429, 500, 502, 504})
 
 
-def responses(status: int, description: str) -> dict[int, Any]:
-    """A route's documented answers: its success and every error."""
-    return ERROR_RESPONSES | {status: {"description": description}}
+def responses(status: int, description: str, *, errors: Iterable[int] = ()) -> dict[int, Any]:
+    """A route's documented answers: its success, the errors any route can answer, and its own `errors`."""
+    return {status: {"description": description}} | {
+        error: ERROR_RESPONSES[error] for error in sorted(EVERY_ROUTE_ERRORS.union(errors))
+    }
 
 
 # The `Idempotency-Key` header of the POST routes (DESIGN.md, "Idempotency").

@@ -169,13 +169,21 @@ def validation_error(errors: Any) -> SharelinkError:
     """Pydantic errors (`loc` relative to the body) as malformed_json, or invalid_request naming every field."""
     if any(_not_an_object(error) for error in errors):
         return MalformedJson("the body must be a JSON object")
-    details = [{"field": _field_of(error), "problem": error.get("msg", error["type"])} for error in errors]
+    details = [{"field": _field_of(error), "problem": _problem(error)} for error in errors]
     message = "; ".join(f"{detail['field']}: {detail['problem']}" for detail in details)
     return InvalidRequest(message, details=details)
 
 
 def _not_an_object(error: dict[str, Any]) -> bool:
     return error["type"] == "json_invalid" or (not error["loc"] and error["type"] in NOT_AN_OBJECT)
+
+
+def _problem(error: dict[str, Any]) -> str:
+    """A rule's own ValueError reads as its text: pydantic's message puts "Value error, " before it."""
+    raised = (error.get("ctx") or {}).get("error")
+    if error["type"] == "value_error" and raised is not None:
+        return str(raised)
+    return error.get("msg", error["type"])
 
 
 def _field_of(error: dict[str, Any]) -> str:
