@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sharelink import aws
 from sharelink.api import IdempotencyKey, create_app, responses
 from sharelink.idempotency import ByIdempotencyKey
-from sharelink.observability import logger, metrics, tracer
+from sharelink.observability import logger, metrics
 from sharelink.providers.kdocs import FILE_TOKEN_PATTERN, MAX_FILE_TOKEN, CreateLinkRequest, Kdocs, KdocsShare
 
 app = create_app()
@@ -58,6 +58,5 @@ def close_link(file_token: FileTokenInPath) -> KdocsShare:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BeforeValidator
 from sharelink import aws
 from sharelink.api import IdempotencyKey, create_app, json_response, responses
 from sharelink.idempotency import ByIdempotencyKey
-from sharelink.observability import logger, metrics, tracer
+from sharelink.observability import logger, metrics
 from sharelink.providers.pan123 import CreateShareRequest, Pan123, SharePage, TrafficUpdate, TrafficUpdated
 from sharelink.share import Share
 from sharelink.validation import ascii_digits, fits_int64
@@ -64,6 +64,5 @@ def update_traffic(request: Annotated[TrafficUpdate, Body()]) -> TrafficUpdated:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

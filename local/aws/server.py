@@ -16,6 +16,9 @@ identity policies. The patches below make that evaluation hold for this project'
   code (moto's is XML).
 - S3 notifications carry the object's versionId (versioned bucket) and a sequencer, as S3 sends them.
 - Secrets Manager answers a missing secret or version with 400, as its API reference says (moto: 404).
+- speed: moto finds each request's backend by listing its own package directory and trying every URL pattern;
+  both answers are fixed for a given host, so they are worked out once per host. A function's calls from several
+  threads then wait on this process's CPU about as long as AWS would make them wait, not three times longer.
 
 Enforcement stays on: `/moto-api/reset-auth`, which would turn it off, is refused.
 """
@@ -23,7 +26,9 @@ Enforcement stays on: `/moto-api/reset-auth`, which would turn it off, is refuse
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import logging
 import re
 import threading
 import time
@@ -32,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.credentials import Credentials as BotoCredentials
-from moto import settings
+from moto import backends, settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.responses import DynamoHandler
@@ -228,6 +233,18 @@ def _s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> d
     return event
 
 
+# ---------- speed ----------
+_moto_list_of_modules = backends.list_of_moto_modules
+_moto_backend_for_host = DomainDispatcherApplication.get_backend_for_host
+
+
+def _backend_for_host(self: DomainDispatcherApplication, host: str | None) -> Any:
+    known: dict[str | None, Any] = self.__dict__.setdefault("_backends_by_host", {})
+    if host not in known:
+        known[host] = _moto_backend_for_host(self, host)
+    return known[host]
+
+
 def enforce() -> None:
     """Turn IAM enforcement on in this process and apply the patches above (idempotent)."""
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
@@ -243,6 +260,8 @@ def enforce() -> None:
     for error_class, moto_init in _MOTO_404_INITS.items():
         setattr(error_class, "__init__", _answering_400(moto_init))  # noqa: B010 - mypy refuses an __init__ assigned
     register(ADMIN.registration())
+    backends.list_of_moto_modules = functools.cache(lambda: tuple(_moto_list_of_modules()))
+    DomainDispatcherApplication.get_backend_for_host = _backend_for_host  # type: ignore[method-assign]
 
 
 class LocalApi:
@@ -261,10 +280,15 @@ class LocalApi:
         return self.moto_app(environ, start_response)
 
 
+class RequestHandler(MotoRequestHandler):
+    # Headers and body are two writes: with Nagle's algorithm, a kept-alive client waits for a delayed ACK (40 ms).
+    disable_nagle_algorithm = True
+
+
 def make_wsgi_server(host: str, port: int) -> BaseWSGIServer:
     enforce()
     app = LocalApi(DomainDispatcherApplication(create_backend_app))
-    return make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    return make_server(host, port, app, threaded=True, request_handler=RequestHandler)
 
 
 def serve_in_thread(host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
@@ -279,6 +303,7 @@ def main() -> None:
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
     args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request costs more than the request
     make_wsgi_server(args.host, args.port).serve_forever()
 
 

@@ -68,7 +68,7 @@ def test_a_create_without_idempotency_key_loads_no_aws_sdk(aws, pan123_sim):
     assert len(pan123_sim.shares) == 3
 
 
-def test_x_ray_receives_the_provider_call(aws, pan123_sim):
+def test_x_ray_receives_the_provider_call_and_the_provider_no_trace_id(aws, pan123_sim):
     daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     daemon.bind(("127.0.0.1", 0))
     daemon.settimeout(5)
@@ -89,6 +89,9 @@ def test_x_ray_receives_the_provider_call(aws, pan123_sim):
     ]
     assert len(provider_calls) == 1, [entity.get("name") for entity in subsegments]
     assert provider_calls[0]["http"]["response"]["status"] == 200
+    assert provider_calls[0]["http"]["request"]["method"] == "POST"
+    sent = [request for request in pan123_sim.requests if request.path == "/api/v1/share/create"]
+    assert [name for name in sent[0].headers if name.lower() == "x-amzn-trace-id"] == []
 
 
 def received_subsegments(daemon: socket.socket) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 logger = Logger()
-# X-Ray patches only what a function calls, where the layer first uses it: requests in sharelink.transport (the
-# providers), botocore in sharelink.aws (AWS). Patching everything would import what it never uses (httpx...).
+# X-Ray traces only what a function calls: each provider call in sharelink.transport (a subsegment of its own,
+# requests left unpatched), botocore patched in sharelink.aws where a function first uses AWS.
 tracer = Tracer(auto_patch=False)
 metrics = Metrics()
