@@ -26,7 +26,7 @@ FileTokenInPath = Annotated[str, Path(pattern=FILE_TOKEN_PATTERN, max_length=MAX
     "/v1/shares/kdocs",
     tags=["KDocs"],
     summary="Create or update the share link of one KDocs file",
-    responses=responses(200, "The file's link", errors=(403, 404, 409)),
+    responses=responses(200, "The file's link", errors=(403, 404, 409, 503)),
 )
 def create_or_update_link(
     request: Annotated[CreateLinkRequest, Body()], idempotency_key: IdempotencyKey = None

@@ -29,7 +29,7 @@ create_share_once: ByIdempotencyKey[CreateShareRequest, Share] = ByIdempotencyKe
     "/v1/shares/123pan",
     tags=["123pan"],
     summary="Create a 123pan share",
-    responses=responses(201, "The share", errors=(404, 409)),
+    responses=responses(201, "The share", errors=(404, 409, 503)),
 )
 def create_share(
     request: Annotated[CreateShareRequest, Body()], idempotency_key: IdempotencyKey = None

@@ -9,7 +9,8 @@ identity policies. The patches below make that evaluation hold for this project'
   As in AWS, a session's keys (a function's role) are valid with their own session token only, and long-term
   keys (the admin's) with none.
 - resources: moto authorizes every service but S3 and SQS on resource "*", which no statement naming a resource
-  matches. Secrets Manager, DynamoDB and EventBridge's PutEvents get the ARN of what they act on.
+  matches. Secrets Manager, DynamoDB (each table of a batch) and EventBridge's PutEvents get the ARN of what they
+  act on.
 - wildcards: IAM's `*` and `?` in Action and Resource, every other character literal (moto read them as a regex).
 - refusals: a request without a signature is refused (moto failed on it with a 500), and callers of JSON
   protocols get their refusal in JSON (AccessDeniedException, with AWS's status 400, ...), so botocore reads its
@@ -170,12 +171,16 @@ def _secret_arns(handler: Any) -> list[str]:
 
 
 def _table_arns(handler: Any) -> list[str]:
+    """The table (or index) acted on; for BatchGetItem and BatchWriteItem, each table of RequestItems."""
+    prefix = f"arn:{handler.partition}:dynamodb:{handler.region}:{handler.current_account}:table/"
+    batch = handler._get_param("RequestItems")
+    if batch:
+        return sorted(prefix + table for table in batch)
     table = handler._get_param("TableName")
     if not table:
         return ["*"]
-    arn = f"arn:{handler.partition}:dynamodb:{handler.region}:{handler.current_account}:table/{table}"
     index = handler._get_param("IndexName")
-    return [f"{arn}/index/{index}" if index else arn]
+    return [f"{prefix}{table}/index/{index}" if index else prefix + table]
 
 
 def _event_bus_arns(handler: Any) -> list[str]:

@@ -137,6 +137,13 @@ def test_dynamodb_eventbridge_and_sqs_are_checked_on_the_resource_acted_on(fresh
     dynamodb.put_item(TableName=FUNCTION_ENV["IDEMPOTENCY_TABLE"], Item={"id": {"S": "1"}})
     assert refusal(dynamodb.put_item, TableName="elsewhere", Item={"id": {"S": "1"}}) in DENIED
     assert refusal(dynamodb.scan, TableName=FUNCTION_ENV["IDEMPOTENCY_TABLE"]) in DENIED
+    own, other = ({"Keys": [{"id": {"S": "1"}}]} for _ in range(2))
+    read = dynamodb.batch_get_item(RequestItems={FUNCTION_ENV["IDEMPOTENCY_TABLE"]: own})
+    assert read["Responses"][FUNCTION_ENV["IDEMPOTENCY_TABLE"]] == [{"id": {"S": "1"}}]
+    both = {FUNCTION_ENV["IDEMPOTENCY_TABLE"]: own, "elsewhere": other}
+    assert refusal(dynamodb.batch_get_item, RequestItems=both) in DENIED
+    put = [{"PutRequest": {"Item": {"id": {"S": "2"}}}}]
+    assert refusal(dynamodb.batch_write_item, RequestItems={"elsewhere": put}) in DENIED
     assert events.put_events(Entries=[entry, entry | {"EventBusName": "default"}])["FailedEntryCount"] == 0
     assert refusal(events.put_events, Entries=[entry, entry | {"EventBusName": "elsewhere"}]) in DENIED
     sqs.send_message(QueueUrl=renewal_queue, MessageBody="{}")

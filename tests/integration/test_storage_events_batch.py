@@ -16,7 +16,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from local.runtime.worker import LambdaContext
 from sharelink import aws
-from sharelink.idempotency import attempts_from_env, persistence_from_env
+from sharelink.idempotency import attempts_from_env, dynamodb, persistence_from_env
 from sharelink.providers.pan123 import Pan123
 from sharelink.storage_events import ShareRequests
 from tests.conftest import load_event
@@ -168,11 +168,11 @@ def test_a_failed_call_fails_only_the_records_whose_events_it_carried(pan123_eve
 def test_the_request_object_is_read_while_the_idempotency_record_is_written(pan123_events, pan123_sim, fresh_aws):
     session = aws.session()
     pooled = Config(max_pool_connections=2 * BATCH)
-    store = persistence_from_env(session)
+    store = persistence_from_env(dynamodb(session))
     share_requests = ShareRequests(
         Pan123.from_env(session),
         store,
-        attempts_from_env(session),
+        attempts_from_env(dynamodb(session)),
         s3=session.client("s3", config=pooled),
         sqs=session.client("sqs", config=pooled),
         events=session.client("events", config=pooled),

@@ -10,7 +10,7 @@ import pytest
 
 from local.runtime.worker import LambdaContext
 from sharelink import aws
-from sharelink.idempotency import attempts_from_env, persistence_from_env
+from sharelink.idempotency import attempts_from_env, dynamodb, persistence_from_env
 from sharelink.providers.pan123 import Pan123
 from sharelink.storage_events import ShareRequests
 from tests.conftest import PROVIDER_SETTLE_S, load_event
@@ -194,8 +194,8 @@ def test_the_concurrency_of_a_batch_is_bounded(pan123_events, pan123_sim, fresh_
     session = aws.session()
     bounded = ShareRequests(
         Pan123.from_env(session),
-        persistence_from_env(session),
-        attempts_from_env(session),
+        persistence_from_env(dynamodb(session)),
+        attempts_from_env(dynamodb(session)),
         s3=session.client("s3"),
         sqs=session.client("sqs"),
         events=session.client("events"),

@@ -15,7 +15,7 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 
 from sharelink import aws as sharelink_aws
-from sharelink.idempotency import attempts_from_env
+from sharelink.idempotency import attempts_from_env, dynamodb
 from sharelink.providers.kdocs import Kdocs
 from sharelink.providers.pan123 import Pan123
 from sharelink.results import Results
@@ -49,7 +49,7 @@ def flow_for(fresh_aws, function_id: str, steps: Callable[[Any], Any], provider:
         session = sharelink_aws.session()
     s3 = session.client("s3")
     return UploadFlow(steps(session), provider(session), s3, Results(s3, session.client("events")),
-                      attempts_from_env(session), DEFAULTS)  # fmt: skip
+                      attempts_from_env(dynamodb(session)), DEFAULTS)  # fmt: skip
 
 
 def run(flow: UploadFlow, event: dict[str, Any]) -> tuple[Any, dict[str, Any]]:

@@ -19,7 +19,10 @@ BUCKET = "arn:aws:s3:::sharelink-local-requests-123456789012-us-east-1"
 QUEUE = "arn:aws:sqs:us-east-1:123456789012:sharelink-local-{}"
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/sharelink-local-IdempotencyTable"
 DEFAULT_BUS = "arn:aws:events:us-east-1:123456789012:event-bus/default"
-IDEMPOTENCY = {(f"dynamodb:{action}", TABLE) for action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")}
+IDEMPOTENCY = {
+    (f"dynamodb:{action}", TABLE)
+    for action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem", "BatchWriteItem")
+}
 RENEWAL_REQUESTS = {("sqs:SendMessage", QUEUE.format("TokenRenewalQueue"))}
 
 

@@ -54,6 +54,7 @@ ERROR_STATUSES = {
     429: "The provider is rate limiting; see Retry-After",
     500: "A bug; logged with the request id",
     502: "The provider failed, answered garbage, or rejected the stored token",
+    503: "A keyed create found the idempotency table over its throughput for a while: retry with the same key",
     504: "The provider did not answer in time",
 }
 ERROR_RESPONSES: dict[int, Any] = {

@@ -14,7 +14,6 @@ Every share a request ends with is claimed (one item per share id), so two reque
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -23,7 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sharelink.errors import AttemptUnsettled, OutcomeUnknown, SharelinkError
+from sharelink.errors import AttemptUnsettled, OutcomeUnknown, SharelinkError, StorageUnavailable
 from sharelink.providers.base import Attempt, RequestModel, ShareProvider
 from sharelink.share import Share
 
@@ -32,6 +31,9 @@ ONE_DAY = 24 * 3600
 DEFAULT_SETTLE_S = 60
 # Claims outlive any retry of the request that made the share (Powertools remembers answers for a day).
 CLAIM_LIFETIME_S = 30 * ONE_DAY
+# A batch read or write leaves what the table could not take now: it is sent again after these pauses.
+BATCH_PAUSES_S = (0.05, 0.2, 0.5)
+MAX_BATCH_GET = 100
 
 
 class Attempts:
@@ -53,21 +55,23 @@ class Attempts:
     def create_once(self, request_id: str, request: RequestModel, provider: ShareProvider) -> Share:
         """Create the share of `request` (identified by `request_id`), reconciling with an earlier attempt first."""
         attempt_key = f"attempt#{provider.name}#{_digest(request_id)}"
-        earlier = self._earlier_attempt(attempt_key)
+        newest_key = f"newest#{provider.name}"
+        items = self._get_each([attempt_key, newest_key])
+        earlier = _attempt(items[attempt_key]) if attempt_key in items else None
         if earlier is not None:
             found = self._adopt(provider, provider.find_created(request, earlier), attempt_key)
             if found is not None:
                 return found
             self._check_settled(earlier)
-        self._record_attempt(attempt_key, provider, request)
+        newest = items[newest_key]["share_id"]["N"] if newest_key in items else "0"
+        self._record_attempt(attempt_key, provider, request, newest)
         try:
             share = provider.create_share(request)
         except SharelinkError as error:
             if not error.may_have_acted:
                 self._forget(attempt_key)
             raise
-        self._claim(provider.name, share.share_id, attempt_key, only_if_free=False)
-        self._remember_newest(provider.name, share.share_id)
+        self._claim_as_newest(provider.name, share.share_id, attempt_key)
         return share
 
     def _check_settled(self, earlier: Attempt) -> None:
@@ -80,8 +84,12 @@ class Attempts:
             )
 
     def _adopt(self, provider: ShareProvider, candidates: list[Share], attempt_key: str) -> Share | None:
+        claims = self._get_each([_claim_key(provider.name, share.share_id) for share in candidates])
+        claimed_by = {key: claim["attempt"]["S"] for key, claim in claims.items()}
         unclaimed = [
-            share for share in candidates if self._claimed_by(provider.name, share.share_id) in (None, attempt_key)
+            share
+            for share in candidates
+            if claimed_by.get(_claim_key(provider.name, share.share_id), attempt_key) == attempt_key
         ]
         if len(unclaimed) > 1:
             ids = ", ".join(share.share_id for share in unclaimed)
@@ -93,76 +101,100 @@ class Attempts:
         if not unclaimed:
             return None
         share = unclaimed[0]
-        self._claim(provider.name, share.share_id, attempt_key, only_if_free=True)
+        self._claim(provider.name, share.share_id, attempt_key)
         return share
 
-    def _earlier_attempt(self, attempt_key: str) -> Attempt | None:
-        item = self._get(attempt_key)
-        if item is None:
-            return None
-        return Attempt(
-            started_at=datetime.fromisoformat(item["started_at"]["S"]),
-            before=json.loads(item["before"]["S"]),
-            newest_share_id=int(item["newest_share_id"]["N"]),
-        )
-
-    def _record_attempt(self, attempt_key: str, provider: ShareProvider, request: RequestModel) -> None:
-        newest = self._get(f"newest#{provider.name}")
-        self._put(
-            {
+    def _record_attempt(self, attempt_key: str, provider: ShareProvider, request: RequestModel, newest: str) -> None:
+        self.dynamodb.put_item(
+            TableName=self.table,
+            Item={
                 "id": {"S": attempt_key},
                 "started_at": {"S": self.clock().isoformat()},
                 "before": {"S": json.dumps(provider.before_create(request))},
-                "newest_share_id": {"N": newest["share_id"]["N"] if newest else "0"},
+                "newest_share_id": {"N": newest},
                 "expiration": {"N": str(int(time.time()) + ONE_DAY)},
-            }
+            },
         )
 
-    def _claimed_by(self, provider: str, share_id: str) -> str | None:
-        item = self._get(f"claim#{provider}#{share_id}")
-        return item["attempt"]["S"] if item else None
-
-    def _claim(self, provider: str, share_id: str, attempt_key: str, *, only_if_free: bool) -> None:
-        item = {
-            "id": {"S": f"claim#{provider}#{share_id}"},
-            "attempt": {"S": attempt_key},
-            "expiration": {"N": str(int(time.time()) + CLAIM_LIFETIME_S)},
-        }
-        condition = {"ConditionExpression": "attribute_not_exists(id) OR attempt = :mine"} if only_if_free else {}
-        values = {"ExpressionAttributeValues": {":mine": {"S": attempt_key}}} if only_if_free else {}
+    def _claim(self, provider: str, share_id: str, attempt_key: str) -> None:
+        """Claim a share an earlier attempt made, unless another request has claimed it."""
         try:
-            self.dynamodb.put_item(TableName=self.table, Item=item, **condition, **values)
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item=_claim_item(provider, share_id, attempt_key),
+                ConditionExpression="attribute_not_exists(id) OR attempt = :mine",
+                ExpressionAttributeValues={":mine": {"S": attempt_key}},
+            )
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
             raise OutcomeUnknown(
                 f"the {provider} share {share_id} that matches this request was just claimed by another request",
                 provider=provider,
             ) from None
 
-    def _remember_newest(self, provider: str, share_id: str) -> None:
-        """The highest numeric share id made here: shares at or below it existed before any later attempt."""
-        if not share_id.isascii() or not share_id.isdigit():
-            return
-        with contextlib.suppress(self.dynamodb.exceptions.ConditionalCheckFailedException):  # a newer one is known
-            self.dynamodb.update_item(
-                TableName=self.table,
-                Key={"id": {"S": f"newest#{provider}"}},
-                UpdateExpression="SET share_id = :id",
-                ConditionExpression="attribute_not_exists(share_id) OR share_id < :id",
-                ExpressionAttributeValues={":id": {"N": share_id}},
-            )
+    def _claim_as_newest(self, provider: str, share_id: str, attempt_key: str) -> None:
+        """Claim the share this attempt made and note it as the newest made here, in one write.
 
-    def _get(self, key: str) -> dict[str, Any] | None:
-        answer = self.dynamodb.get_item(TableName=self.table, Key={"id": {"S": key}}, ConsistentRead=True)
-        item: dict[str, Any] | None = answer.get("Item")
-        return item
+        The newest id is written unconditionally: two creates finishing together may leave the lower of their ids,
+        which only widens a later reconciliation's search (the other share is claimed), never hides a share."""
+        items = [_claim_item(provider, share_id, attempt_key)]
+        if share_id.isascii() and share_id.isdigit():
+            items.append({"id": {"S": f"newest#{provider}"}, "share_id": {"N": share_id}})
+        puts = {self.table: [{"PutRequest": {"Item": item}} for item in items]}
+        _until_processed(lambda pending: self.dynamodb.batch_write_item(RequestItems=pending)["UnprocessedItems"], puts)
+
+    def _get_each(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The items of these keys that exist, by key, read in one consistent batch."""
+        found: dict[str, dict[str, Any]] = {}
+        for first in range(0, len(keys), MAX_BATCH_GET):
+            found |= self._get_batch(keys[first : first + MAX_BATCH_GET])
+        return found
+
+    def _get_batch(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+
+        def read(pending: dict[str, Any]) -> dict[str, Any]:
+            answer = self.dynamodb.batch_get_item(RequestItems=pending)
+            found.update((item["id"]["S"], item) for item in answer["Responses"].get(self.table, []))
+            return dict(answer["UnprocessedKeys"])
+
+        _until_processed(read, {self.table: {"Keys": [{"id": {"S": key}} for key in keys], "ConsistentRead": True}})
+        return found
 
     def _forget(self, attempt_key: str) -> None:
         """The provider's answer shows the attempt made nothing: a retry need not reconcile."""
         self.dynamodb.delete_item(TableName=self.table, Key={"id": {"S": attempt_key}})
 
-    def _put(self, item: dict[str, Any]) -> None:
-        self.dynamodb.put_item(TableName=self.table, Item=item)
+
+def _until_processed(send: Callable[[dict[str, Any]], dict[str, Any]], pending: dict[str, Any]) -> None:
+    """Send a batch, then what the table left unprocessed (throughput exceeded) after each pause, then give up."""
+    for pause_s in (*BATCH_PAUSES_S, None):
+        pending = send(pending)
+        if not pending:
+            return
+        if pause_s is None:
+            raise StorageUnavailable("the idempotency table kept refusing part of a batch (throughput exceeded)")
+        time.sleep(pause_s)
 
 
 def _digest(request_id: str) -> str:
     return hashlib.sha256(request_id.encode()).hexdigest()
+
+
+def _attempt(item: dict[str, Any]) -> Attempt:
+    return Attempt(
+        started_at=datetime.fromisoformat(item["started_at"]["S"]),
+        before=json.loads(item["before"]["S"]),
+        newest_share_id=int(item["newest_share_id"]["N"]),
+    )
+
+
+def _claim_key(provider: str, share_id: str) -> str:
+    return f"claim#{provider}#{share_id}"
+
+
+def _claim_item(provider: str, share_id: str, attempt_key: str) -> dict[str, Any]:
+    return {
+        "id": {"S": _claim_key(provider, share_id)},
+        "attempt": {"S": attempt_key},
+        "expiration": {"N": str(int(time.time()) + CLAIM_LIFETIME_S)},
+    }

@@ -151,7 +151,8 @@ class UploadRejected(SharelinkError):
 
 
 class StorageUnavailable(SharelinkError):
-    """S3 could not be read for now (throttled, a 5xx, a stream that kept breaking off): worth another try."""
+    """S3 could not be read for now (throttled, a 5xx, a stream that kept breaking off), or the idempotency table kept
+    leaving part of a batch unprocessed: worth another try."""
 
     status = 503
     code = "storage_unavailable"

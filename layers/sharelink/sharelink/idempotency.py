@@ -23,23 +23,23 @@ DEFAULT_CONNECTIONS = 10
 
 
 def dynamodb(session: Session, connections: int = DEFAULT_CONNECTIONS) -> Any:
+    """The one DynamoDB client of a function: Powertools' idempotency records and the attempts share it."""
     from botocore.config import Config
 
     return session.client("dynamodb", config=Config(max_pool_connections=connections))
 
 
-def persistence_from_env(session: Session, connections: int = DEFAULT_CONNECTIONS) -> DynamoDBPersistenceLayer:
+def persistence_from_env(table_client: Any) -> DynamoDBPersistenceLayer:
     """The table named by IDEMPOTENCY_TABLE (key `id`, TTL attribute `expiration`)."""
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer  # imports boto3
 
-    table = os.environ["IDEMPOTENCY_TABLE"]
-    return DynamoDBPersistenceLayer(table_name=table, boto3_client=dynamodb(session, connections))
+    return DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=table_client)
 
 
-def attempts_from_env(session: Session, connections: int = DEFAULT_CONNECTIONS) -> Attempts:
+def attempts_from_env(table_client: Any) -> Attempts:
     """Attempt records and claims live in the same table."""
     settle_s = float(os.environ.get("PROVIDER_SETTLE_S") or DEFAULT_SETTLE_S)
-    return Attempts(dynamodb(session, connections), os.environ["IDEMPOTENCY_TABLE"], settle_s=settle_s)
+    return Attempts(table_client, os.environ["IDEMPOTENCY_TABLE"], settle_s=settle_s)
 
 
 class Keyed(BaseModel):
@@ -90,11 +90,12 @@ class ByIdempotencyKey[Request: RequestModel, Answer: Share]:
         from aws_lambda_powertools.utilities.idempotency import idempotent_function
         from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 
-        attempts = attempts_from_env(self.session)
+        table = dynamodb(self.session)
+        attempts = attempts_from_env(table)
 
         @idempotent_function(
             data_keyword_argument="keyed",
-            persistence_store=persistence_from_env(self.session),
+            persistence_store=persistence_from_env(table),
             config=self.config,
             output_serializer=PydanticSerializer(self.answer_model),
             key_prefix=self.name,

@@ -38,7 +38,7 @@ from sharelink.errors import (
     RetryLater,
     SharelinkError,
 )
-from sharelink.idempotency import ONE_DAY, attempts_from_env, persistence_from_env
+from sharelink.idempotency import ONE_DAY, attempts_from_env, dynamodb, persistence_from_env
 from sharelink.observability import logger
 from sharelink.providers.base import RequestModel, ShareProvider
 from sharelink.results import EventBatch, Outcome, Results
@@ -129,10 +129,11 @@ class ShareRequests:
     def from_env(cls, provider: ShareProvider, session: Session) -> ShareRequests:
         concurrency = int(os.environ.get("RECORD_CONCURRENCY", DEFAULT_CONCURRENCY))
         pooled = Config(max_pool_connections=concurrency)
+        table = dynamodb(session, concurrency)
         return cls(
             provider,
-            persistence_from_env(session, concurrency),
-            attempts_from_env(session, concurrency),
+            persistence_from_env(table),
+            attempts_from_env(table),
             # S3 serves both the record threads (result objects) and the readers (request objects).
             s3=session.client("s3", config=Config(max_pool_connections=2 * concurrency)),
             sqs=session.client("sqs", config=pooled),

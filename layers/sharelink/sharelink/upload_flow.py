@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from sharelink.attempts import Attempts
 from sharelink.aws import Session
 from sharelink.errors import OutcomeUnknown, SharelinkError
-from sharelink.idempotency import attempts_from_env
+from sharelink.idempotency import attempts_from_env, dynamodb
 from sharelink.providers.base import RequestModel, ShareProvider
 from sharelink.providers.kdocs import CreateLinkRequest
 from sharelink.providers.pan123 import CreateShareRequest
@@ -186,7 +186,7 @@ class UploadFlow:
     def from_env(cls, steps: ProviderSteps, provider: ShareProvider[Any], session: Session) -> UploadFlow:
         s3 = session.client("s3")
         results = Results(s3, session.client("events"), os.environ.get("EVENT_BUS_NAME", "default"))
-        return cls(steps, provider, s3, results, attempts_from_env(session), ShareDefaults.from_env())
+        return cls(steps, provider, s3, results, attempts_from_env(dynamodb(session)), ShareDefaults.from_env())
 
     def run(self, event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
         upload = Upload(StoredObject(**event["object"]), self.steps.name)
