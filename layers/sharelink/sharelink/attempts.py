@@ -83,7 +83,8 @@ class Attempts:
                 retry_after=math.ceil(unsettled),
             )
 
-    def _adopt(self, provider: ShareProvider, candidates: list[Share], attempt_key: str) -> Share | None:
+    def _adopt(self, provider: ShareProvider, listed: list[Share], attempt_key: str) -> Share | None:
+        candidates = list({share.share_id: share for share in listed}.values())  # a list may show a share twice
         claims = self._get_each([_claim_key(provider.name, share.share_id) for share in candidates])
         claimed_by = {key: claim["attempt"]["S"] for key, claim in claims.items()}
         unclaimed = [
@@ -143,7 +144,7 @@ class Attempts:
         _until_processed(lambda pending: self.dynamodb.batch_write_item(RequestItems=pending)["UnprocessedItems"], puts)
 
     def _get_each(self, keys: list[str]) -> dict[str, dict[str, Any]]:
-        """The items of these keys that exist, by key, read in one consistent batch."""
+        """The items of these keys that exist, by key, read in consistent batches of distinct keys."""
         found: dict[str, dict[str, Any]] = {}
         for first in range(0, len(keys), MAX_BATCH_GET):
             found |= self._get_batch(keys[first : first + MAX_BATCH_GET])
