@@ -10,7 +10,8 @@ What each kind does to the provider's state:
   a client with a shorter timeout gave up and never learned the outcome.
 - close_after: handles the request, then drops the connection without an answer: the work is done, unannounced.
 - close: drops the connection before handling: nothing is done.
-- http500, http429 (Retry-After: 7), non_json, truncated_json: answered instead of handling: nothing is done.
+- http500, http429 (Retry-After: 7, or the fault's `retry_after`), non_json, truncated_json: answered instead of
+  handling: nothing is done.
 - Simulator kinds (expire_token, code) are described where they are added.
 
 Recording keeps every provider request, whatever its bytes: a body is the parsed JSON, else its UTF-8 text, else
@@ -271,7 +272,8 @@ class SimServer:
             case "truncated_json":
                 return 200, {"Content-Type": "application/json"}, b'{"code": 0, "mess'
             case "http429":
-                return json_response(429, self.envelope(429, self.rate_limit_message), {"Retry-After": "7"})
+                pause = {"Retry-After": str(fault.options.get("retry_after", 7))}
+                return json_response(429, self.envelope(429, self.rate_limit_message), pause)
             case "close":
                 raise CloseConnection
             case "close_after":

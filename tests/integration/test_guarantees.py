@@ -74,6 +74,21 @@ def test_a_123pan_create_that_timed_out_is_found_not_made_again(pan123_api, pan1
     assert share_creates(pan123_sim) == 1
 
 
+def test_a_rate_limited_share_list_is_asked_again_not_failed(pan123_api, pan123_sim):
+    """Reconciling reads the share list (10 QPS per client): a rate-limited page is asked again after Retry-After."""
+    pan123_sim.faults.add("timeout", path="/api/v1/share/create", **SLOW)
+    post(pan123_api, "pan123_create.json", PAN123_BODY, "limited-1")
+    settle()
+    pan123_sim.faults.add("http429", path="/api/v1/share/list", times=2, retry_after=1)
+
+    status, _, answer = post(pan123_api, "pan123_create.json", PAN123_BODY, "limited-1")
+
+    assert status == 201
+    assert answer["share_id"] == str(next(iter(pan123_sim.shares)))
+    assert sum(call.path == "/api/v1/share/list" for call in pan123_sim.requests) == 3
+    assert share_creates(pan123_sim) == 1
+
+
 def test_a_timed_out_123pan_create_that_made_nothing_is_sent_once_more(pan123_api, pan123_sim):
     pan123_sim.faults.add("http500", path="/api/v1/share/create")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any, ClassVar
@@ -10,6 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from sharelink.aws import Session
 from sharelink.config import provider_config
+from sharelink.deadline import DEADLINE
 from sharelink.errors import (
     OutcomeUnknown,
     ProviderAuthFailed,
@@ -40,6 +42,10 @@ PLATFORM = {"Platform": "open_platform"}
 LIST_ASCENDING_BY_ID = True
 RECONCILE_PAGES = 20
 RECONCILE_PAGE_SIZE = 100
+# share/list allows 10 QPS per client: a rate-limited page is asked again after the pause 123pan asks for, while the
+# invocation has time, rather than failing the retried request (on the storage path, a redelivery counted toward its
+# dead-letter queue). Listing is safe to repeat.
+RECONCILE_RATE_LIMITED_TRIES = 5
 # How far the provider's clock may be from ours when a listed share's creation time is judged.
 CLOCK_SKEW = timedelta(minutes=5)
 # Tokens live 30 days and at most 3 per client are live: renew well ahead, one new token at a time.
@@ -242,8 +248,7 @@ class Pan123(ProviderClient):
         cursor = str(attempt.newest_share_id) if LIST_ASCENDING_BY_ID else "0"
         found: list[Share] = []
         for _ in range(RECONCILE_PAGES):
-            params = {"limit": str(RECONCILE_PAGE_SIZE), "lastShareId": cursor}
-            envelope = self._call("GET", "/api/v1/share/list", params=params)
+            envelope = self._reconcile_page({"limit": str(RECONCILE_PAGE_SIZE), "lastShareId": cursor})
             data = envelope["data"]
             items = [item for item in _field(data, "shareList") if self._may_be_made_by(item, request, attempt)]
             found += [_adopted(item, request, envelope.get("x-traceID")) for item in items]
@@ -256,6 +261,16 @@ class Pan123(ProviderClient):
             "newest share made here: whether it made a share cannot be told, so none is created again",
             provider=PROVIDER,
         )
+
+    def _reconcile_page(self, params: dict[str, str]) -> dict[str, Any]:
+        for _ in range(RECONCILE_RATE_LIMITED_TRIES - 1):
+            try:
+                return self._call("GET", "/api/v1/share/list", params=params)
+            except ProviderRateLimited as limited:
+                if DEADLINE.left() < 2 * limited.retry_after:
+                    raise
+                time.sleep(limited.retry_after)
+        return self._call("GET", "/api/v1/share/list", params=params)
 
     def _may_be_made_by(self, item: dict[str, Any], request: CreateShareRequest, attempt: Attempt) -> bool:
         wanted = {"shareName": request.name, "sharePwd": request.password or ""} | _traffic_settings(request)
