@@ -36,14 +36,7 @@ TIMEOUT_S = 10
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return _authorize(args)
-    except CommandError as error:
-        print(f"{args.command}: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"\n{args.command}: interrupted, nothing stored", file=sys.stderr)
-        return 130
+    return aws.run_command(args.command, lambda: _authorize(args), interrupted="interrupted, nothing stored")
 
 
 def _authorize(args: argparse.Namespace) -> int:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,6 +19,19 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ProfileNotFound,
 )
+
+
+def run_command(command: str, work: Callable[[], int], *, interrupted: str = "interrupted") -> int:
+    """A command's exit status: its own, or 1 with its error in one line, or 130 when interrupted."""
+    try:
+        return work()
+    except CommandError as error:
+        print(f"{command}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{command}: {interrupted}", file=sys.stderr)
+        return 130
+
 
 # The local stack's region (local.aws.emulator.REGION), taken when a local endpoint is set and no region is.
 LOCAL_REGION = "us-east-1"

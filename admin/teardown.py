@@ -31,14 +31,7 @@ PASSES = 10
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return _teardown(args)
-    except CommandError as error:
-        print(f"teardown: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nteardown: interrupted", file=sys.stderr)
-        return 130
+    return aws.run_command("teardown", lambda: _teardown(args))
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -144,7 +144,8 @@ class Attempts:
         _until_processed(lambda pending: self.dynamodb.batch_write_item(RequestItems=pending)["UnprocessedItems"], puts)
 
     def _get_each(self, keys: list[str]) -> dict[str, dict[str, Any]]:
-        """The items of these keys that exist, by key, read in consistent batches of distinct keys."""
+        """The items of these keys that exist, by key, read in consistent batches (the keys must be distinct:
+        DynamoDB refuses a batch that names one twice)."""
         found: dict[str, dict[str, Any]] = {}
         for first in range(0, len(keys), MAX_BATCH_GET):
             found |= self._get_batch(keys[first : first + MAX_BATCH_GET])
