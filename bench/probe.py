@@ -9,6 +9,7 @@ handler's log lines go to /dev/null (Lambda ships them; a terminal would only sl
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -41,6 +42,13 @@ def timed(call: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
+def cpu_timed(call: Callable[[], Any]) -> tuple[float, float]:
+    """Wall time and this process's CPU time (all its threads) of one call."""
+    started, cpu = time.perf_counter(), time.process_time()
+    call()
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
 def peak_memory_mb() -> float:
     """VmHWM: the peak resident set of this process (ru_maxrss would keep a forking parent's high-water mark)."""
     with open("/proc/self/status") as status:
@@ -65,25 +73,30 @@ def warm(spec: dict[str, Any]) -> dict[str, Any]:
 
     handle()  # the first call of each pays for connections and lazy loading
     post()
-    pairs = [(timed(handle), timed(post)) for _ in range(spec["calls"])]
+    pairs = [(cpu_timed(handle), timed(post)) for _ in range(spec["calls"])]
     return {
-        "handler_ms": statistics.median(handled for handled, _ in pairs) * 1000,
+        "handler_ms": statistics.median(handled for (handled, _), _ in pairs) * 1000,
+        "handler_cpu_ms": statistics.median(cpu for (_, cpu), _ in pairs) * 1000,
         "bare_ms": statistics.median(posted for _, posted in pairs) * 1000,
-        "ratio": statistics.median(handled / posted for handled, posted in pairs),
+        "ratio": statistics.median(handled / posted for (handled, _), posted in pairs),
         "peak_mb": peak_memory_mb(),
     }
 
 
 def batch(spec: dict[str, Any]) -> dict[str, Any]:
     handler = importlib.import_module(spec["module"]).lambda_handler
-    timings = []
-    for event in spec["events"]:
-        started = time.perf_counter()
+
+    def handle(event: dict[str, Any]) -> None:
         answer = invoke(handler, event)
-        timings.append(time.perf_counter() - started)
         if answer != {"batchItemFailures": []}:
             raise RuntimeError(f"records failed: {answer}")
-    return {"batch_ms": [round(took * 1000, 1) for took in timings], "peak_mb": peak_memory_mb()}
+
+    timings = [cpu_timed(functools.partial(handle, event)) for event in spec["events"]]
+    return {
+        "batch_ms": [round(took * 1000, 1) for took, _ in timings],
+        "batch_cpu_ms": [round(cpu * 1000, 1) for _, cpu in timings],
+        "peak_mb": peak_memory_mb(),
+    }
 
 
 def main(mode: str) -> None:

@@ -149,8 +149,8 @@ def test_the_context_counts_down_from_the_timeout_and_has_the_memory_size(gatewa
 def test_the_templates_timeouts_and_memory_reach_the_runtime():
     functions = Template(TEMPLATE).functions()
 
-    assert (functions["Pan123ApiFunction"].timeout_s, functions["Pan123ApiFunction"].memory_mb) == (29, 256)
-    assert functions["Pan123EventsFunction"].timeout_s == 60
+    assert (functions["Pan123ApiFunction"].timeout_s, functions["Pan123ApiFunction"].memory_mb) == (29, 1024)
+    assert (functions["Pan123EventsFunction"].timeout_s, functions["Pan123EventsFunction"].memory_mb) == (60, 1769)
 
 
 def test_head_and_options_without_a_route_of_their_own_are_not_found(gateway, runtime):
