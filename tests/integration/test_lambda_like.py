@@ -114,7 +114,7 @@ def flattened(entity: dict[str, Any]) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("module", ["pan123_events", "kdocs_events"])
 def test_an_events_function_builds_none_of_the_parser_models_it_does_not_use(module):
-    """Powertools' batch utility builds its pydantic models of SQS, Kinesis, DynamoDB and Kafka records (~65 ms of
+    """Powertools' batch utility builds its pydantic models of SQS, Kinesis, DynamoDB and Kafka records (~36 ms of
     cold start) when pydantic is loaded before it; the events functions load it first."""
     code = "functions/pan123" if module.startswith("pan123") else "functions/kdocs"
     path = os.pathsep.join(str(ROOT / folder) for folder in ("layers/sharelink", code))

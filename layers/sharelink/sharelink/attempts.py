@@ -55,7 +55,7 @@ class Attempts:
     def create_once(self, request_id: str, request: RequestModel, provider: ShareProvider) -> Share:
         """Create the share of `request` (identified by `request_id`), reconciling with an earlier attempt first."""
         attempt_key = f"attempt#{provider.name}#{_digest(request_id)}"
-        newest_key = f"newest#{provider.name}"
+        newest_key = _newest_key(provider.name)
         items = self._get_each([attempt_key, newest_key])
         earlier = _attempt(items[attempt_key]) if attempt_key in items else None
         if earlier is not None:
@@ -139,7 +139,7 @@ class Attempts:
         which only widens a later reconciliation's search (the other share is claimed), never hides a share."""
         items = [_claim_item(provider, share_id, attempt_key)]
         if share_id.isascii() and share_id.isdigit():
-            items.append({"id": {"S": f"newest#{provider}"}, "share_id": {"N": share_id}})
+            items.append({"id": {"S": _newest_key(provider)}, "share_id": {"N": share_id}})
         puts = {self.table: [{"PutRequest": {"Item": item}} for item in items]}
         _until_processed(lambda pending: self.dynamodb.batch_write_item(RequestItems=pending)["UnprocessedItems"], puts)
 
@@ -188,6 +188,10 @@ def _attempt(item: dict[str, Any]) -> Attempt:
         before=json.loads(item["before"]["S"]),
         newest_share_id=int(item["newest_share_id"]["N"]),
     )
+
+
+def _newest_key(provider: str) -> str:
+    return f"newest#{provider}"
 
 
 def _claim_key(provider: str, share_id: str) -> str:
