@@ -5,6 +5,10 @@ Lambda's limits hold here as AWS documents them:
 - "Configure Lambda function timeout": an invocation runs at most the function's Timeout (3 s when unset). One still
   running then is stopped and fails, reported as "Task timed out after N.NN seconds"; here its worker is killed, and
   the next invocation starts a new one.
+- "Configure Lambda function memory": a function has its MemorySize and no more. A process past it is killed, the
+  invocation failing with "Runtime exited with error: signal: killed"; here the worker's peak resident memory (VmHWM,
+  so a spike between two looks counts too) is looked at while it runs and when it answers, the same follows, and the
+  next invocation starts a new worker. (Linux only: elsewhere there is no /proc to look at, and no limit.)
 - "Lambda quotas": the invocation payload is at most 6 MB each for request and response (synchronous invocation).
   Lambda refuses a larger request before the function runs (Invoke's RequestTooLargeException, HTTP 413); a larger
   response fails the invocation ("Response payload size exceeded maximum allowed payload size").
@@ -30,6 +34,8 @@ LAYER_DIR = Path(__file__).resolve().parents[2] / "layers" / "sharelink"
 MAX_WORKERS_PER_FUNCTION = 4
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "PYENV_VERSION", "PYENV_ROOT", "TMPDIR", "SSL_CERT_FILE")
 SYNC_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
+# How often a running invocation's memory is looked at (its peak is looked at once more when it answers).
+MEMORY_CHECK_S = 0.05
 
 
 class InvocationError(Exception):
@@ -39,6 +45,10 @@ class InvocationError(Exception):
 
 class FunctionTimedOut(InvocationError):
     """Still running after the function's Timeout: stopped, as Lambda stops it."""
+
+
+class FunctionOutOfMemory(InvocationError):
+    """Its process went past the function's MemorySize: killed, as Lambda kills it."""
 
 
 class RequestTooLarge(InvocationError):
@@ -64,14 +74,37 @@ class _Worker:
         return self.process.poll() is None
 
     def invoke(self, event: dict[str, Any]) -> Any:
-        """The handler's result; a worker still busy at the function's Timeout is killed."""
+        """The handler's result; a worker still busy at the function's Timeout, or past its memory, is killed."""
         timeout_s = self.spec.timeout_s
         self._send(event, deadline_ms=(time.time() + timeout_s) * 1000)
-        if not self._answers_within(timeout_s):
-            self.process.kill()
-            self.process.wait()
-            raise FunctionTimedOut(f"Task timed out after {timeout_s:.2f} seconds")
+        deadline = time.monotonic() + timeout_s
+        while not self._answers_within(min(MEMORY_CHECK_S, max(0.0, deadline - time.monotonic()))):
+            self._check_memory()
+            if time.monotonic() >= deadline:
+                self._kill()
+                raise FunctionTimedOut(f"Task timed out after {timeout_s:.2f} seconds")
+        self._check_memory()
         return self._reply()
+
+    def _check_memory(self) -> None:
+        if self._peak_mb() > self.spec.memory_mb:
+            self._kill()
+            raise FunctionOutOfMemory("Runtime exited with error: signal: killed")
+
+    def _peak_mb(self) -> float:
+        """The worker's peak resident memory (VmHWM), 0 once it has exited."""
+        try:
+            with open(f"/proc/{self.process.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+        return 0.0
+
+    def _kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
 
     def _send(self, event: dict[str, Any], deadline_ms: float) -> None:
         assert self.process.stdin

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from local.runtime.functions import FunctionRuntime
+from local.runtime.functions import FunctionOutOfMemory, FunctionRuntime
 from local.runtime.gateway import Gateway
 from local.stack import TEMPLATE
 from local.template import FunctionSpec, HttpRoute, Template
@@ -124,6 +124,27 @@ def test_a_function_over_its_timeout_is_stopped_and_its_worker_replaced(gateway)
     assert not process_exists(first_pid)
     assert after.status_code == 200
     assert after.json()["pid"] != first_pid
+
+
+def test_a_function_past_its_memory_size_is_killed_and_its_worker_replaced(gateway):
+    within = requests.get(f"{gateway.url}/probe", params={"hold_mb": MEMORY_MB // 2}, timeout=WAIT_S)
+    first_pid = within.json()["pid"]
+
+    killed = requests.get(f"{gateway.url}/probe", params={"hold_mb": MEMORY_MB, "sleep_s": 1}, timeout=WAIT_S)
+    after = requests.get(f"{gateway.url}/probe", timeout=WAIT_S)
+
+    assert (within.status_code, within.json()["held_mb"]) == (200, MEMORY_MB // 2)
+    assert (killed.status_code, killed.json()) == (500, {"message": "Internal Server Error"})
+    assert not process_exists(first_pid)
+    assert after.status_code == 200
+    assert after.json()["pid"] != first_pid
+
+
+def test_memory_past_the_size_freed_before_the_answer_still_kills(runtime):
+    with pytest.raises(FunctionOutOfMemory, match="Runtime exited with error: signal: killed"):
+        runtime.invoke({"queryStringParameters": {"spike_mb": str(MEMORY_MB)}})
+
+    assert runtime.workers == []
 
 
 def test_an_answer_after_the_integration_timeout_is_503_and_the_function_still_finishes():
