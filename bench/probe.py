@@ -24,15 +24,20 @@ import requests
 
 from local.runtime.worker import LambdaContext
 
+# X-Ray's default sampling rule, which Lambda applies to an invocation that comes without a trace header (HTTP APIs
+# and S3 notifications send none): the first request each second and 5% of the others are sampled. A create under
+# load is one of the others; a function called less than once a second has each of its invocations sampled.
+SAMPLED_EVERY = 4  # one warm create in four is sampled: enough of each kind for a median
 
-def trace_header() -> str:
-    """What Lambda sets for each invocation of a function with active tracing (sampled)."""
+
+def trace_header(*, sampled: bool = True) -> str:
+    """What Lambda sets for each invocation of a function with active tracing."""
     root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
-    return f"Root={root};Parent={secrets.token_hex(8)};Sampled=1"
+    return f"Root={root};Parent={secrets.token_hex(8)};Sampled={int(sampled)}"
 
 
-def invoke(handler: Callable[[dict, Any], Any], event: dict[str, Any]) -> Any:
-    os.environ["_X_AMZN_TRACE_ID"] = trace_header()
+def invoke(handler: Callable[[dict, Any], Any], event: dict[str, Any], *, sampled: bool = True) -> Any:
+    os.environ["_X_AMZN_TRACE_ID"] = trace_header(sampled=sampled)
     return handler(event, LambdaContext(os.environ["AWS_LAMBDA_FUNCTION_NAME"]))
 
 
@@ -59,31 +64,41 @@ def peak_memory_mb() -> float:
 
 
 def warm(spec: dict[str, Any]) -> dict[str, Any]:
-    """Each call through the handler paired with a bare POST of the same body to the same simulator."""
+    """Each call through the handler paired with a bare POST of the same body to the same simulator; one call in
+    four sampled by X-Ray, the others not, each kind with its own median."""
     handler = importlib.import_module(spec["module"]).lambda_handler
     bare = requests.Session()
 
     def post() -> None:
         bare.post(spec["bare_url"], json=spec["bare_body"], headers=spec["bare_headers"], timeout=5).raise_for_status()
 
-    def handle() -> None:
-        answer = invoke(handler, spec["event"])
+    def handle(sampled: bool) -> None:
+        answer = invoke(handler, spec["event"], sampled=sampled)
         if not 200 <= answer["statusCode"] < 300:
             raise RuntimeError(f"the handler answered {answer['statusCode']}: {answer['body'][:300]}")
 
-    handle()  # the first call of each pays for connections and lazy loading
+    handle(True)  # the first call of each pays for connections and lazy loading
     post()
-    pairs = [(cpu_timed(handle), timed(post)) for _ in range(spec["calls"])]
+    pairs: dict[bool, list[tuple[tuple[float, float], float]]] = {False: [], True: []}
+    for call in range(spec["calls"]):
+        sampled = call % SAMPLED_EVERY == SAMPLED_EVERY - 1
+        pairs[sampled].append((cpu_timed(functools.partial(handle, sampled)), timed(post)))
+    figures = {"unsampled": _warm_figures(pairs[False]), "sampled": _warm_figures(pairs[True])}
+    return figures | {"peak_mb": peak_memory_mb()}
+
+
+def _warm_figures(pairs: list[tuple[tuple[float, float], float]]) -> dict[str, float]:
     return {
+        "calls": len(pairs),
         "handler_ms": statistics.median(handled for (handled, _), _ in pairs) * 1000,
         "handler_cpu_ms": statistics.median(cpu for (_, cpu), _ in pairs) * 1000,
         "bare_ms": statistics.median(posted for _, posted in pairs) * 1000,
         "ratio": statistics.median(handled / posted for (handled, _), posted in pairs),
-        "peak_mb": peak_memory_mb(),
     }
 
 
 def batch(spec: dict[str, Any]) -> dict[str, Any]:
+    """Each batch sampled by X-Ray, as every invocation of a function invoked less than once a second is."""
     handler = importlib.import_module(spec["module"]).lambda_handler
 
     def handle(event: dict[str, Any]) -> None:
