@@ -7,8 +7,9 @@ Lambda's limits hold here as AWS documents them:
   the next invocation starts a new one.
 - "Configure Lambda function memory": a function has its MemorySize and no more. A process past it is killed, the
   invocation failing with "Runtime exited with error: signal: killed"; here the worker's peak resident memory (VmHWM,
-  so a spike between two looks counts too) is looked at while it runs and when it answers, the same follows, and the
-  next invocation starts a new worker. (Linux only: elsewhere there is no /proc to look at, and no limit.)
+  which keeps a spike that came and went between two looks) is looked at every MEMORY_CHECK_S while it runs and once
+  more when it answers, a worker past the size is killed, and the next invocation starts a new one. (Linux only:
+  elsewhere there is no /proc to look at, and no limit.)
 - "Lambda quotas": the invocation payload is at most 6 MB each for request and response (synchronous invocation).
   Lambda refuses a larger request before the function runs (Invoke's RequestTooLargeException, HTTP 413); a larger
   response fails the invocation ("Response payload size exceeded maximum allowed payload size").
