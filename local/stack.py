@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from local.aws.emulator import LocalAws
 from local.aws.iam import ADMIN, function_roles
 from local.runtime.authorization import Authorization
 from local.runtime.durable import DurableRunner
-from local.runtime.event_sources import QueuePoller, Schedule
+from local.runtime.event_sources import QueuePoller, Schedule, check_visibility_timeout
 from local.runtime.functions import FunctionRuntime
 from local.runtime.gateway import Gateway
 from local.runtime.jwt_issuer import JwtIssuer
@@ -24,7 +24,7 @@ from local.runtime.lambda_api import LambdaApi
 from local.simulators.base import SimServer
 from local.simulators.kdocs import ALL_SCOPES, KdocsSimulator
 from local.simulators.pan123 import Pan123Simulator
-from local.template import QueueSubscription, Template
+from local.template import FunctionSpec, QueueSubscription, Template
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
@@ -49,7 +49,9 @@ class LocalStack:
 
     `real` maps a provider ("pan123", "kdocs") to (base URL, secret JSON) to use it instead of its simulator.
     `queue_visibility_timeout_s` replaces the template's VisibilityTimeout of the queues the pollers drain, so that
-    failed messages come back in seconds instead of minutes (SQS itself decides, as in AWS).
+    failed messages come back in seconds instead of minutes (SQS itself decides, as in AWS), and
+    `queue_function_timeout_s` the Timeout of the functions they invoke. As Lambda's CreateEventSourceMapping, the
+    stack refuses (EventSourceMappingRefused) a queue whose visibility timeout is shorter than its function's.
 
     Lambda's own API (local.runtime.lambda_api) serves Invoke and the durable-execution APIs; every function's
     environment has AWS_ENDPOINT_URL_LAMBDA pointing at it (botocore's service-specific endpoint, ahead of
@@ -71,6 +73,7 @@ class LocalStack:
         parameters: dict[str, str] | None = None,
         sim_lifetime_s: float = 900,
         queue_visibility_timeout_s: int | None = None,
+        queue_function_timeout_s: int | None = None,
         durable_skip_time: bool = False,
         auth: str = "template",
     ) -> None:
@@ -83,6 +86,7 @@ class LocalStack:
         self.parameters = parameters or {}
         self.sim_lifetime_s = sim_lifetime_s
         self.queue_visibility_timeout_s = queue_visibility_timeout_s
+        self.queue_function_timeout_s = queue_function_timeout_s
         self.durable_skip_time = durable_skip_time
         self.durable: DurableRunner | None = None
         # A process of its own: moto's backends are per process, so two stacks in one process would share them.
@@ -113,7 +117,7 @@ class LocalStack:
         self.template = template.with_deployed_arns(self.aws.deploy(template, secret_values))
         roles = function_roles(self.template)
         self.aws.use_roles(roles)
-        functions = self.template.functions()
+        functions = self._functions()
         # Lambda's API and the durable execution service before the functions, whose environment names the API.
         self.lambda_api = LambdaApi([ADMIN, *roles.values()])
         if any(spec.is_durable for spec in functions.values()):
@@ -134,14 +138,24 @@ class LocalStack:
         ]
         return self
 
+    def _functions(self) -> dict[str, FunctionSpec]:
+        functions = self.template.functions()
+        if self.queue_function_timeout_s:
+            for subscription in self.template.queue_subscriptions():
+                spec = functions[subscription.function_id]
+                functions[spec.logical_id] = replace(spec, timeout_s=self.queue_function_timeout_s)
+        return functions
+
     def _poller(self, subscription: QueueSubscription) -> QueuePoller:
         queue_url = self.aws.queue_url(self.template.physical_name(subscription.queue_id))
         self._set_visibility_timeout(queue_url, subscription.queue_id)
+        runtime = self.runtimes[subscription.function_id]
+        check_visibility_timeout(self.aws.client("sqs"), queue_url, runtime.spec.timeout_s)
         return QueuePoller(
             self.aws.client("sqs"),
             queue_url,
             self.template.arn(subscription.queue_id),
-            self.runtimes[subscription.function_id],
+            runtime,
             batch_size=subscription.batch_size,
             concurrency=subscription.max_concurrency,
         )

@@ -23,6 +23,22 @@ RETRY_AFTER_S = 1
 STOP_WAIT_S = 10
 
 
+class EventSourceMappingRefused(Exception):
+    """CreateEventSourceMapping's InvalidParameterValueException: Lambda makes no such mapping."""
+
+
+def check_visibility_timeout(sqs: Any, queue_url: str, function_timeout_s: int) -> None:
+    """Refuses, in CreateEventSourceMapping's words, a queue whose visibility timeout is shorter than the function's
+    timeout: its messages would come back while a batch still runs."""
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+    visibility_s = int(attributes["VisibilityTimeout"])
+    if visibility_s < function_timeout_s:
+        raise EventSourceMappingRefused(
+            f"Queue visibility timeout: {visibility_s} seconds is less than"
+            f" Function timeout: {function_timeout_s} seconds"
+        )
+
+
 class QueuePoller:
     """Lambda's SQS event source mapping, as "Handling errors for an SQS event source in Lambda" and "Creating and
     configuring an Amazon SQS event source mapping" describe it: the messages of a batch that succeeded are deleted;

@@ -2,6 +2,10 @@
 
 Lambda's limits hold here as AWS documents them:
 
+- "Understanding the Lambda execution environment lifecycle": a new worker's INIT (the handler module's import, and
+  the extensions' start before it) is not part of an invocation's timeout but has its own 10 s. One still
+  initializing then is started again, "at the time of the first function invocation with the configured function
+  timeout": this second INIT and the invocation together have the function's Timeout.
 - "Configure Lambda function timeout": an invocation runs at most the function's Timeout (3 s when unset). One still
   running then is stopped and fails, reported as "Task timed out after N.NN seconds"; here its worker is killed, and
   the next invocation starts a new one.
@@ -27,7 +31,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from local.template import FunctionSpec
 
@@ -35,6 +39,7 @@ LAYER_DIR = Path(__file__).resolve().parents[2] / "layers" / "sharelink"
 MAX_WORKERS_PER_FUNCTION = 4
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "PYENV_VERSION", "PYENV_ROOT", "TMPDIR", "SSL_CERT_FILE")
 SYNC_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
+INIT_LIMIT_S = 10.0
 # How often a running invocation's memory is looked at (its peak is looked at once more when it answers).
 MEMORY_CHECK_S = 0.05
 
@@ -59,12 +64,17 @@ class RequestTooLarge(InvocationError):
 class _Worker:
     def __init__(self, spec: FunctionSpec, env: dict[str, str]) -> None:
         self.spec = spec
-        extension = ["--secrets-extension"] if spec.secrets_extension else []
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "local.runtime.worker", spec.module, spec.handler, *extension],
+        self.env = env
+        self.initialized = False
+        self.process = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[str]:
+        extension = ["--secrets-extension"] if self.spec.secrets_extension else []
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "local.runtime.worker", self.spec.module, self.spec.handler, *extension],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=env,
+            env=self.env,
             text=True,
             cwd=Path(__file__).resolve().parents[2],
             process_group=0,  # a terminal's Ctrl-C goes to the stack, which stops this worker in its turn
@@ -76,16 +86,44 @@ class _Worker:
 
     def invoke(self, event: dict[str, Any]) -> Any:
         """The handler's result; a worker still busy at the function's Timeout, or past its memory, is killed."""
-        timeout_s = self.spec.timeout_s
-        self._send(event, deadline_ms=(time.time() + timeout_s) * 1000)
-        deadline = time.monotonic() + timeout_s
+        deadline = self._initialize()
+        self._send(event, deadline_ms=(time.time() + deadline - time.monotonic()) * 1000)
+        if not self._answers_by(deadline):
+            self._time_out()
+        return self._reply()
+
+    def _initialize(self) -> float:
+        """Waits for the worker's INIT to end, and gives the invocation's deadline (monotonic)."""
+        if not self.initialized:
+            if not self._answers_by(time.monotonic() + INIT_LIMIT_S):
+                return self._initialize_again()
+            self._line()
+            self.initialized = True
+        return time.monotonic() + self.spec.timeout_s
+
+    def _initialize_again(self) -> float:
+        """Lambda's retry of an INIT past its limit: the new INIT and the invocation share the function's Timeout."""
+        self._kill()
+        self.process = self._spawn()
+        deadline = time.monotonic() + self.spec.timeout_s
+        if not self._answers_by(deadline):
+            self._time_out()
+        self._line()
+        self.initialized = True
+        return deadline
+
+    def _answers_by(self, deadline: float) -> bool:
+        """Whether the worker has written its line by `deadline`, its memory looked at meanwhile and once after."""
         while not self._answers_within(min(MEMORY_CHECK_S, max(0.0, deadline - time.monotonic()))):
             self._check_memory()
             if time.monotonic() >= deadline:
-                self._kill()
-                raise FunctionTimedOut(f"Task timed out after {timeout_s:.2f} seconds")
+                return False
         self._check_memory()
-        return self._reply()
+        return True
+
+    def _time_out(self) -> NoReturn:
+        self._kill()
+        raise FunctionTimedOut(f"Task timed out after {self.spec.timeout_s:.2f} seconds")
 
     def _check_memory(self) -> None:
         if self._peak_mb() > self.spec.memory_mb:
@@ -122,12 +160,16 @@ class _Worker:
         ready, _, _ = select.select([self.process.stdout], [], [], timeout_s)
         return bool(ready)
 
-    def _reply(self) -> Any:
+    def _line(self) -> dict[str, Any]:
+        """The worker's next line: after its INIT, {"initialized": true}; after an event, its result or error."""
         assert self.process.stdout
         line = self.process.stdout.readline()
         if not line:
             raise InvocationError(f"worker exited with {self.process.wait()}")
-        reply = json.loads(line)
+        return dict(json.loads(line))
+
+    def _reply(self) -> Any:
+        reply = self._line()
         if "error" in reply:
             raise InvocationError(reply["error"]["errorMessage"])
         if _size(reply["result"]) > SYNC_PAYLOAD_LIMIT_BYTES:

@@ -1,8 +1,9 @@
 """One warm "container" of a function: imports the handler once, then answers events read from stdin.
 
-Protocol: one JSON line in ({"event": ..., "request_id": ..., "deadline_ms": ..., "memory_mb": ...}), one JSON line
-out ({"result": ...} or {"error": ...}). The handler's own stdout (its logs) goes to stderr, so it cannot mix with the
-protocol. The runtime, not this process, enforces the deadline: it kills a worker still busy when the time is up.
+Protocol: once the handler is imported (INIT), one JSON line out: {"initialized": true}. Then for each JSON line in
+({"event": ..., "request_id": ..., "deadline_ms": ..., "memory_mb": ...}), one JSON line out ({"result": ...} or
+{"error": ...}). The handler's own stdout (its logs) goes to stderr, so it cannot mix with the protocol. The runtime,
+not this process, enforces INIT's limit and the deadline: it kills a worker still busy when the time is up.
 
 With `--secrets-extension` (the function has the AWS Parameters and Secrets Lambda Extension's layer), a stand-in of
 that extension (local.aws.secrets_extension) starts before the handler module is imported, as Lambda starts a layer's
@@ -60,6 +61,7 @@ def main(module_name: str, handler_name: str, *, secrets_extension: bool = False
         _start_secrets_extension()
     handler = getattr(importlib.import_module(module_name), handler_name)
     function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", module_name)
+    protocol.write(json.dumps({"initialized": True}) + "\n")
     for line in sys.stdin:
         message = json.loads(line)
         context = LambdaContext(

@@ -5,6 +5,7 @@ A test-only function (tests/handlers/probe.py) runs in a real worker behind a re
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from local.runtime.functions import FunctionOutOfMemory, FunctionRuntime
+from local.runtime import functions
+from local.runtime.functions import FunctionOutOfMemory, FunctionRuntime, FunctionTimedOut
 from local.runtime.gateway import Gateway
 from local.stack import TEMPLATE
 from local.template import FunctionSpec, HttpRoute, Template
@@ -28,14 +30,14 @@ MB = 1024 * 1024
 WAIT_S = 30
 
 
-def probe_runtime(timeout_s: int = TIMEOUT_S) -> FunctionRuntime:
+def probe_runtime(timeout_s: int = TIMEOUT_S, init_s: float = 0) -> FunctionRuntime:
     spec = FunctionSpec(
         logical_id="Probe",
         name="probe",
         code_dir=HANDLERS,
         module="probe",
         handler="lambda_handler",
-        environment={},
+        environment={"PROBE_INIT_S": str(init_s)},
         timeout_s=timeout_s,
         memory_mb=MEMORY_MB,
     )
@@ -165,6 +167,33 @@ def test_the_context_counts_down_from_the_timeout_and_has_the_memory_size(gatewa
     at_start, at_end = answer["remaining_ms"]
     assert 0 < at_end < at_start <= TIMEOUT_S * 1000
     assert answer["memory_mb"] == MEMORY_MB
+
+
+def test_init_has_its_own_time_not_the_first_invocations():
+    runtime = probe_runtime(timeout_s=1, init_s=1.5)
+    try:
+        answer = runtime.invoke({})
+    finally:
+        runtime.stop()
+
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"])["remaining_ms"][0] > 500
+
+
+def test_an_init_past_its_limit_is_started_again_within_the_functions_timeout(monkeypatch):
+    monkeypatch.setattr(functions, "INIT_LIMIT_S", 0.5)
+    long_enough, too_short = probe_runtime(timeout_s=5, init_s=1), probe_runtime(timeout_s=1, init_s=1.5)
+    try:
+        answer = long_enough.invoke({})
+        with pytest.raises(FunctionTimedOut, match=r"Task timed out after 1\.00 seconds"):
+            too_short.invoke({})
+    finally:
+        long_enough.stop()
+        too_short.stop()
+
+    # The second INIT's second came out of the invocation's five.
+    assert json.loads(answer["body"])["remaining_ms"][0] <= 4000
+    assert too_short.workers == []
 
 
 def test_the_templates_timeouts_and_memory_reach_the_runtime():

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from local.stack import docs_example
+from local.runtime.event_sources import EventSourceMappingRefused
+from local.stack import LocalStack, docs_example
 from tests.signing import SigV4, sigv4_headers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,3 +143,10 @@ def test_the_spec_and_the_offline_docs_page_through_the_gateway(stack):
     assert page.headers["Content-Type"].startswith("text/html")
     assert "SwaggerUIBundle" in page.text
     assert not re.search(r"""<(script|link)[^>]+(src|href)=['"]?https?://""", page.text)  # no CDN
+
+
+def test_a_queue_whose_visibility_is_shorter_than_its_functions_timeout_is_refused():
+    refusal = r"Queue visibility timeout: 3 seconds is less than Function timeout: 60 seconds"
+
+    with pytest.raises(EventSourceMappingRefused, match=refusal), LocalStack(queue_visibility_timeout_s=3):
+        pass

@@ -39,8 +39,14 @@ def soak_stack() -> Iterator[LocalStack]:
     # message comes back no sooner than that, as in the template (360 s against 60 s): redelivered faster, a request
     # whose create is settling spends its receives on "in progress" and "settling" answers, and after five SQS sends
     # it to the dead-letter queue although it gets its share.
+    # The functions those queues drive time out no later (Lambda refuses a queue whose visibility is shorter).
     parameters = {"ProviderTimeoutSeconds": "1", "ProviderSettleSeconds": str(SETTLE_S)}
-    with LocalStack(sim_lifetime_s=900, parameters=parameters, queue_visibility_timeout_s=SETTLE_S) as running:
+    with LocalStack(
+        sim_lifetime_s=900,
+        parameters=parameters,
+        queue_visibility_timeout_s=SETTLE_S,
+        queue_function_timeout_s=SETTLE_S,
+    ) as running:
         running.gateway.observers.append(observe)
         running.sims["kdocs"].daily_quota = 1_000_000
         yield running

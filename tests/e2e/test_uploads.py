@@ -23,7 +23,7 @@ WAIT_S = 300
 
 @pytest.fixture(scope="module")
 def upload_stack() -> Iterator[LocalStack]:
-    with LocalStack(sim_lifetime_s=900, queue_visibility_timeout_s=3) as running:
+    with LocalStack(sim_lifetime_s=900, queue_visibility_timeout_s=3, queue_function_timeout_s=3) as running:
         running.gateway.observers.append(observe)
         yield running
         observe_results(running.aws)

@@ -2,7 +2,8 @@
 
 sleep_s=N sleeps first, hold_mb=N holds N MiB of written memory while it sleeps, spike_mb=N writes N MiB and frees
 them at once, pad_bytes=N pads the answer, fail=1 raises. It answers its process id, the time it had left
-when called and when done, and its memory size.
+when called and when done, and its memory size. PROBE_INIT_S in its environment makes its INIT (this import) last
+that many seconds.
 """
 
 import json
@@ -10,6 +11,8 @@ import os
 import time
 
 MB = 1024 * 1024
+
+time.sleep(float(os.environ.get("PROBE_INIT_S", 0)))
 
 
 def lambda_handler(event, context):
