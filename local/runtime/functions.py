@@ -17,6 +17,9 @@ Lambda's limits hold here as AWS documents them:
 - "Lambda quotas": the invocation payload is at most 6 MB each for request and response (synchronous invocation).
   Lambda refuses a larger request before the function runs (Invoke's RequestTooLargeException, HTTP 413); a larger
   response fails the invocation ("Response payload size exceeded maximum allowed payload size").
+- CreateFunction's checks of the environment variables: at most 4 KB (their JSON), none of the keys Lambda
+  reserves ("Defined runtime environment variables"). A function that fails them is refused and the stack does not
+  start.
 """
 
 from __future__ import annotations
@@ -40,6 +43,30 @@ MAX_WORKERS_PER_FUNCTION = 4
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "PYENV_VERSION", "PYENV_ROOT", "TMPDIR", "SSL_CERT_FILE")
 SYNC_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
 INIT_LIMIT_S = 10.0
+ENVIRONMENT_LIMIT_BYTES = 4 * 1024
+# What Lambda sets itself; TZ, listed with them, is left out: functions set it in practice.
+RESERVED_VARIABLES = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_RUNTIME_API",
+        "AWS_REGION",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "LAMBDA_RUNTIME_DIR",
+        "LAMBDA_TASK_ROOT",
+    }
+)
 # How often a running invocation's memory is looked at (its peak is looked at once more when it answers).
 MEMORY_CHECK_S = 0.05
 
@@ -55,6 +82,27 @@ class FunctionTimedOut(InvocationError):
 
 class FunctionOutOfMemory(InvocationError):
     """Its process went past the function's MemorySize: killed, as Lambda kills it."""
+
+
+class FunctionConfigurationRefused(Exception):
+    """CreateFunction's InvalidParameterValueException: Lambda makes no such function."""
+
+
+def check_environment(variables: dict[str, str]) -> None:
+    """Refuses, in CreateFunction's words, what Lambda refuses of a function's environment variables."""
+    reserved = sorted(RESERVED_VARIABLES.intersection(variables))
+    if reserved:
+        raise FunctionConfigurationRefused(
+            "Lambda was unable to configure your environment variables because the environment variables you have"
+            " provided contains reserved keys that are currently not supported for modification. Reserved keys used"
+            f" in this request: {', '.join(reserved)}"
+        )
+    measured = json.dumps(variables, separators=(",", ":"))
+    if len(measured.encode()) > ENVIRONMENT_LIMIT_BYTES:
+        raise FunctionConfigurationRefused(
+            "Lambda was unable to configure your environment variables because the environment variables you have"
+            " provided exceeded the 4KB limit."
+        )
 
 
 class RequestTooLarge(InvocationError):
@@ -192,6 +240,7 @@ class FunctionRuntime:
     """Up to MAX_WORKERS_PER_FUNCTION warm workers of one function, started on demand."""
 
     def __init__(self, spec: FunctionSpec, aws_env: dict[str, str]) -> None:
+        check_environment(spec.environment)
         self.spec = spec
         self.env = {key: os.environ[key] for key in PASSED_THROUGH if key in os.environ} | aws_env
         self.env |= spec.environment | {
