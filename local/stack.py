@@ -143,26 +143,24 @@ class LocalStack:
         if self.queue_function_timeout_s:
             for subscription in self.template.queue_subscriptions():
                 spec = functions[subscription.function_id]
-                functions[spec.logical_id] = replace(spec, timeout_s=self.queue_function_timeout_s)
+                functions[subscription.function_id] = replace(spec, timeout_s=self.queue_function_timeout_s)
         return functions
 
     def _poller(self, subscription: QueueSubscription) -> QueuePoller:
+        sqs = self.aws.client("sqs")
         queue_url = self.aws.queue_url(self.template.physical_name(subscription.queue_id))
-        self._set_visibility_timeout(queue_url, subscription.queue_id)
+        seconds = self.queue_visibility_timeout_s or self.template.queue_visibility_timeout_s(subscription.queue_id)
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": str(seconds)})
         runtime = self.runtimes[subscription.function_id]
-        check_visibility_timeout(self.aws.client("sqs"), queue_url, runtime.spec.timeout_s)
+        check_visibility_timeout(sqs, queue_url, runtime.spec.timeout_s)
         return QueuePoller(
-            self.aws.client("sqs"),
+            sqs,
             queue_url,
             self.template.arn(subscription.queue_id),
             runtime,
             batch_size=subscription.batch_size,
             concurrency=subscription.max_concurrency,
         )
-
-    def _set_visibility_timeout(self, queue_url: str, queue_id: str) -> None:
-        seconds = self.queue_visibility_timeout_s or self.template.queue_visibility_timeout_s(queue_id)
-        self.aws.client("sqs").set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": str(seconds)})
 
     def stop(self) -> None:
         """Stop everything, each part before what it uses, so that a shutdown is quiet and nothing outlives it:

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from local.runtime import functions
 from local.runtime.functions import FunctionOutOfMemory, FunctionRuntime, FunctionTimedOut
 from local.runtime.gateway import Gateway
 from local.stack import TEMPLATE
@@ -181,7 +180,7 @@ def test_init_has_its_own_time_not_the_first_invocations():
 
 
 def test_an_init_past_its_limit_is_started_again_within_the_functions_timeout(monkeypatch):
-    monkeypatch.setattr(functions, "INIT_LIMIT_S", 0.5)
+    monkeypatch.setattr("local.runtime.functions.INIT_LIMIT_S", 0.5)
     long_enough, too_short = probe_runtime(timeout_s=5, init_s=1), probe_runtime(timeout_s=1, init_s=1.5)
     try:
         answer = long_enough.invoke({})
