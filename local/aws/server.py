@@ -17,6 +17,9 @@ identity policies. The patches below make that evaluation hold for this project'
   code (moto's is XML).
 - S3 notifications carry the object's versionId (versioned bucket) and a sequencer, as S3 sends them.
 - Secrets Manager answers a missing secret or version with 400, as its API reference says (moto: 404).
+- limits moto lets pass: a BatchWriteItem of more than 25 requests ("Amazon DynamoDB quotas") and a PutEvents whose
+  entries come to 256 KB or more ("Calculating Amazon EventBridge PutEvents event entry size": Source, DetailType,
+  Detail and each of Resources in UTF-8, 14 bytes for a Time) are refused with the services' ValidationException.
 - speed: moto finds each request's backend by listing its own package directory and trying every URL pattern;
   both answers are fixed for a given host, so they are worked out once per host. A function's calls from several
   threads then wait on this process's CPU about as long as AWS would make them wait, not three times longer.
@@ -41,7 +44,9 @@ from botocore.credentials import Credentials as BotoCredentials
 from moto import backends, settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import JsonRESTError
+from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.responses import DynamoHandler
+from moto.events.exceptions import ValidationException as EventsValidationException
 from moto.events.responses import EventsHandler
 from moto.iam import access_control
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -225,6 +230,31 @@ def _answering_400(moto_init: Callable[..., None]) -> Callable[..., None]:
     return init
 
 
+# ---------- limits moto lets pass ----------
+BATCH_WRITE_MAX_REQUESTS = 25
+PUT_EVENTS_MAX_BYTES = 256 * 1024
+_moto_batch_write_item = DynamoHandler.batch_write_item
+_moto_put_events = EventsHandler.put_events
+
+
+def _batch_write_item(self: DynamoHandler) -> Any:
+    requests = sum(len(writes) for writes in (self._get_param("RequestItems") or {}).values())
+    if requests > BATCH_WRITE_MAX_REQUESTS:
+        raise MockValidationException("Too many items requested for the BatchWriteItem call")
+    return _moto_batch_write_item(self)
+
+
+def _put_events(self: EventsHandler) -> Any:
+    if sum(map(_entry_size, self._get_param("Entries") or [])) >= PUT_EVENTS_MAX_BYTES:
+        raise EventsValidationException("Total size of the entries in the request is over the limit.")
+    return _moto_put_events(self)
+
+
+def _entry_size(entry: dict[str, Any]) -> int:
+    texts = [entry.get(name) or "" for name in ("Source", "DetailType", "Detail")] + list(entry.get("Resources") or [])
+    return (14 if entry.get("Time") is not None else 0) + sum(len(text.encode()) for text in texts)
+
+
 # ---------- S3 notifications ----------
 _moto_s3_event = notifications._get_s3_event
 
@@ -262,6 +292,8 @@ def enforce() -> None:
         setattr(handler, "_determine_resource", resources)  # noqa: B010 - moto's call_action looks it up by name
         setattr(handler, "_authenticate_and_authorize_normal_action", _authorize_each)  # noqa: B010
     notifications._get_s3_event = _s3_event
+    DynamoHandler.batch_write_item = _batch_write_item  # type: ignore[method-assign]
+    EventsHandler.put_events = _put_events  # type: ignore[method-assign]
     for error_class, moto_init in _MOTO_404_INITS.items():
         setattr(error_class, "__init__", _answering_400(moto_init))  # noqa: B010 - mypy refuses an __init__ assigned
     register(ADMIN.registration())

@@ -14,6 +14,11 @@ Lambda's limits hold here as AWS documents them:
   which keeps a spike that came and went between two looks) is looked at every MEMORY_CHECK_S while it runs and once
   more when it answers, a worker past the size is killed, and the next invocation starts a new one. (Linux only:
   elsewhere there is no /proc to look at, and no limit.)
+- "Configure Lambda function memory": a function gets CPU in proportion to its memory, the equivalent of one vCPU at
+  1,769 MB. Its CPU work takes 1,769 / MemorySize times as long as on one core here, so an invocation's time counts
+  as Lambda would count it (lambda_elapsed_s, from the worker's CPU time, every thread's): a function that does its
+  work in time here at a small memory size times out as it would on Lambda. (INIT is counted as here: AWS documents
+  no CPU share for it. The context's remaining time is the wall clock's.)
 - "Lambda quotas": the invocation payload is at most 6 MB each for request and response (synchronous invocation).
   Lambda refuses a larger request before the function runs (Invoke's RequestTooLargeException, HTTP 413); a larger
   response fails the invocation ("Response payload size exceeded maximum allowed payload size").
@@ -67,8 +72,10 @@ RESERVED_VARIABLES = frozenset(
         "LAMBDA_TASK_ROOT",
     }
 )
-# How often a running invocation's memory is looked at (its peak is looked at once more when it answers).
+# How often a running invocation's memory and time are looked at (and once more when it answers).
 MEMORY_CHECK_S = 0.05
+MEMORY_PER_VCPU_MB = 1769
+CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
 class InvocationError(Exception):
@@ -105,6 +112,13 @@ def check_environment(variables: dict[str, str]) -> None:
         )
 
 
+def lambda_elapsed_s(wall_s: float, cpu_s: float, memory_mb: int) -> float:
+    """The least time an invocation that took `wall_s` here, `cpu_s` of it on CPUs, takes on Lambda at `memory_mb`:
+    its CPU work there runs on memory_mb / 1,769 vCPUs, its waiting (I/O) as here."""
+    vcpus = memory_mb / MEMORY_PER_VCPU_MB
+    return max(wall_s + cpu_s * max(0.0, 1 / vcpus - 1), cpu_s / vcpus)
+
+
 class RequestTooLarge(InvocationError):
     """Lambda refused the invocation, its payload being over the synchronous limit: the function never ran."""
 
@@ -135,8 +149,9 @@ class _Worker:
     def invoke(self, event: dict[str, Any]) -> Any:
         """The handler's result; a worker still busy at the function's Timeout, or past its memory, is killed."""
         deadline = self._initialize()
+        started = (time.monotonic(), self._cpu_s())
         self._send(event, deadline_ms=(time.time() + deadline - time.monotonic()) * 1000)
-        if not self._answers_by(deadline):
+        if not self._answers_by(deadline, started):
             self._time_out()
         return self._reply()
 
@@ -160,14 +175,33 @@ class _Worker:
         self.initialized = True
         return deadline
 
-    def _answers_by(self, deadline: float) -> bool:
-        """Whether the worker has written its line by `deadline`, its memory looked at meanwhile and once after."""
-        while not self._answers_within(min(MEMORY_CHECK_S, max(0.0, deadline - time.monotonic()))):
+    def _answers_by(self, deadline: float, started: tuple[float, float] | None = None) -> bool:
+        """Whether the worker has written its line by `deadline`, its memory looked at meanwhile and once after. An
+        invocation `started` at (monotonic time, worker's CPU time) has its time counted as Lambda would count it."""
+        while not self._answers_within(min(MEMORY_CHECK_S, max(0.0, deadline - self._now(started)))):
             self._check_memory()
-            if time.monotonic() >= deadline:
+            if self._now(started) >= deadline:
                 return False
         self._check_memory()
-        return True
+        return started is None or self._now(started) < deadline
+
+    def _now(self, started: tuple[float, float] | None) -> float:
+        """The monotonic clock, ahead by what the invocation `started` then would have taken longer on Lambda."""
+        now = time.monotonic()
+        if started is None:
+            return now
+        wall_start, cpu_start = started
+        cpu_s = max(0.0, self._cpu_s() - cpu_start)
+        return wall_start + lambda_elapsed_s(now - wall_start, cpu_s, self.spec.memory_mb)
+
+    def _cpu_s(self) -> float:
+        """The worker's CPU time, every thread's (utime and stime of /proc/PID/stat), 0 once it has exited."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except (FileNotFoundError, ProcessLookupError):
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
 
     def _time_out(self) -> NoReturn:
         self._kill()

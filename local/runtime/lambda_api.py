@@ -16,6 +16,10 @@ AWS_ENDPOINT_URL_LAMBDA. Each function runs in its FunctionRuntime's workers, as
   LAMBDA_SERVICE only, it runs the handler once with that input.
 - The durable-execution APIs (`/2025-12-01/...`: Checkpoint, GetDurableExecutionState, GetDurableExecution,
   ...History, ...) are passed on to that service, so that one endpoint serves a durable function's SDK and any caller.
+  A checkpoint is held to OperationUpdate's limits first (the Lambda API reference): a Payload of at most 6 MB for
+  the result of an execution invoked synchronously, 1 MB for any other (an asynchronous execution's result, a step's,
+  a context's, ...), an Error's fields together at most 1 MB. A larger one is refused with
+  InvalidParameterValueException, which the durable SDK takes as the execution's failure, as on Lambda.
 
 Every request is signed (SigV4) and authorized as IAM does, against the policies of the identity whose access key
 signed it (local.aws.iam: ADMIN, each function's role): lambda:InvokeFunction on the function's ARN (qualified when
@@ -55,6 +59,9 @@ ACCOUNT = PSEUDO_PARAMETERS["AWS::AccountId"]
 INVOKE_PATH = re.compile(r"/2015-03-31/functions/([^/]+)/invocations")
 # "Lambda quotas": an asynchronous invocation's payload is at most 1 MB (a synchronous one's 6 MB: FunctionRuntime).
 ASYNC_PAYLOAD_LIMIT_BYTES = 1024 * 1024
+OPERATION_PAYLOAD_LIMIT_BYTES = 1024 * 1024
+SYNC_EXECUTION_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
+OPERATION_ERROR_LIMIT_BYTES = 1024 * 1024
 # "Invoking durable Lambda functions": a synchronous invocation lasts at most 15 minutes.
 SYNC_DURABLE_LIMIT_S = 900
 EXECUTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -80,6 +87,7 @@ class _Execution:
     name: str
     arn: str  # the service's
     payload: Any
+    synchronous: bool  # how the Invoke that started it was made
 
 
 def function_arn(name: str, qualifier: str | None = None) -> str:
@@ -163,14 +171,14 @@ class LambdaApi:
         return _run(runtime, body)
 
     def _durable_invoke(self, runtime: FunctionRuntime, invocation_type: str, name: str | None, payload: Any) -> Answer:
-        execution = self._start_execution(runtime, name or str(uuid.uuid4()), payload)
+        execution = self._start_execution(runtime, name or str(uuid.uuid4()), payload, invocation_type != "Event")
         headers = {"X-Amz-Durable-Execution-Arn": execution.arn, "X-Amz-Executed-Version": "$LATEST"}
         if invocation_type == "Event":
             return 202, headers, b""
         status, answer_headers, body = self._outcome(runtime, execution)
         return status, headers | answer_headers, body
 
-    def _start_execution(self, runtime: FunctionRuntime, name: str, payload: Any) -> _Execution:
+    def _start_execution(self, runtime: FunctionRuntime, name: str, payload: Any, synchronous: bool) -> _Execution:
         """The execution named `name`, started now unless it already was (with this payload)."""
         assert self.durable is not None and runtime.spec.durable is not None
         if not EXECUTION_NAME.fullmatch(name):
@@ -187,7 +195,7 @@ class LambdaApi:
             arn = self.durable.start_execution(
                 runtime.spec.name, name, json.dumps(payload), config.execution_timeout_s, config.retention_days
             )
-            execution = _Execution(runtime.spec.name, name, arn, payload)
+            execution = _Execution(runtime.spec.name, name, arn, payload, synchronous)
             self.executions[key] = self.by_arn[arn] = execution
             return execution
 
@@ -214,12 +222,26 @@ class LambdaApi:
         self._authorize(caller, f"lambda:{operation}", self._durable_resource(labels))
         if self.durable is None:
             raise ApiError(404, "ResourceNotFoundException", "no durable function runs here")
+        if operation == "CheckpointDurableExecution":
+            self._check_updates(self.by_arn.get(labels["DurableExecutionArn"]), body)
         forwarded = {"Content-Type": headers.get("content-type", "application/json")}
         answer = requests.request(method, self.durable.url + target, data=body, headers=forwarded, timeout=60)
         kept = {
             name: value for name, value in answer.headers.items() if name.lower().startswith(("content-type", "x-"))
         }
         return answer.status_code, kept, answer.content
+
+    def _check_updates(self, execution: _Execution | None, body: bytes) -> None:
+        for update in _json_payload(body).get("Updates") or []:
+            synchronous_result = update.get("Type") == "EXECUTION" and execution is not None and execution.synchronous
+            limit = SYNC_EXECUTION_PAYLOAD_LIMIT_BYTES if synchronous_result else OPERATION_PAYLOAD_LIMIT_BYTES
+            for part, size, most in (
+                ("Payload", len((update.get("Payload") or "").encode()), limit),
+                ("Error", _error_size(update.get("Error") or {}), OPERATION_ERROR_LIMIT_BYTES),
+            ):
+                if size > most:
+                    message = f"{part} of operation {update.get('Id')} is {size} bytes, over its limit of {most} bytes"
+                    raise ApiError(400, "InvalidParameterValueException", message)
 
     def _durable_resource(self, labels: dict[str, str]) -> str:
         if "DurableExecutionArn" in labels:
@@ -328,6 +350,12 @@ def _run(runtime: FunctionRuntime, body: bytes) -> Answer:
         return error.answer()
     headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
     return 200, headers, json.dumps(result).encode()
+
+
+def _error_size(error: dict[str, Any]) -> int:
+    """The combined size of an ErrorObject's fields: ErrorType, ErrorMessage, ErrorData and the StackTrace's lines."""
+    texts = [error.get(field) or "" for field in ("ErrorType", "ErrorMessage", "ErrorData")]
+    return sum(len(text.encode()) for text in [*texts, *(error.get("StackTrace") or [])])
 
 
 def _function_error(error_type: str, message: str) -> Answer:

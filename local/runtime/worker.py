@@ -3,7 +3,8 @@
 Protocol: once the handler is imported (INIT), one JSON line out: {"initialized": true}. Then for each JSON line in
 ({"event": ..., "request_id": ..., "deadline_ms": ..., "memory_mb": ...}), one JSON line out ({"result": ...} or
 {"error": ...}). The handler's own stdout (its logs) goes to stderr, so it cannot mix with the protocol. The runtime,
-not this process, enforces INIT's limit and the deadline: it kills a worker still busy when the time is up.
+not this process, enforces INIT's limit and the deadline: it kills a worker still busy when the time is up. This
+process holds Lambda's read-only file system (local.runtime.filesystem) from before its extension and handler start.
 
 With `--secrets-extension` (the function has the AWS Parameters and Secrets Lambda Extension's layer), a stand-in of
 that extension (local.aws.secrets_extension) starts before the handler module is imported, as Lambda starts a layer's
@@ -22,6 +23,8 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
+
+from local.runtime.filesystem import refuse_writes_outside_tmp
 
 # What a context made outside a runtime (a test calling a handler) has left: the template's Globals timeout.
 DEFAULT_TIMEOUT_MS = 29_000
@@ -57,6 +60,7 @@ class LambdaContext:
 def main(module_name: str, handler_name: str, *, secrets_extension: bool = False) -> None:
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    refuse_writes_outside_tmp()
     if secrets_extension:
         _start_secrets_extension()
     handler = getattr(importlib.import_module(module_name), handler_name)

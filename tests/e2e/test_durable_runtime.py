@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from local.aws.iam import POLICY_VERSION, Credentials, Identity, managed_policy
 from local.runtime.durable import DurableRunner
 from local.runtime.functions import FunctionRuntime
-from local.runtime.lambda_api import LambdaApi, function_arn
+from local.runtime.lambda_api import OPERATION_PAYLOAD_LIMIT_BYTES, LambdaApi, function_arn
 from local.template import DurableConfig, FunctionSpec, Template
 
 HANDLERS = Path(__file__).resolve().parents[1] / "handlers"
@@ -222,6 +222,18 @@ def test_a_durable_function_whose_role_may_not_checkpoint_fails(running):
     assert execution["Status"] == "FAILED"
     assert "lambda:CheckpointDurableExecution" in execution["Error"]["ErrorMessage"]
     assert running.steps("upload-6") == ["first"]
+
+
+def test_a_step_result_over_an_operations_1_mb_fails_the_execution_as_lambda_refuses_its_checkpoint(running):
+    most = OPERATION_PAYLOAD_LIMIT_BYTES - 2  # its JSON, quoted
+    fits = start(running, "large-1", {"run": "large-1", "step_bytes": most})
+    too_large = start(running, "large-2", {"run": "large-2", "step_bytes": most + 1})
+
+    assert running.finished(fits["DurableExecutionArn"])["Status"] == "SUCCEEDED"
+    refused = running.finished(too_large["DurableExecutionArn"])
+    assert refused["Status"] == "FAILED"
+    assert f"is {OPERATION_PAYLOAD_LIMIT_BYTES + 1} bytes, over its limit" in refused["Error"]["ErrorMessage"]
+    assert running.steps("large-2") == []
 
 
 def test_a_synchronous_invoke_answers_the_executions_result(running):

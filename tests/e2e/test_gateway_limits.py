@@ -29,7 +29,7 @@ MB = 1024 * 1024
 WAIT_S = 30
 
 
-def probe_runtime(timeout_s: int = TIMEOUT_S, init_s: float = 0) -> FunctionRuntime:
+def probe_runtime(timeout_s: int = TIMEOUT_S, init_s: float = 0, memory_mb: int = MEMORY_MB) -> FunctionRuntime:
     spec = FunctionSpec(
         logical_id="Probe",
         name="probe",
@@ -38,7 +38,7 @@ def probe_runtime(timeout_s: int = TIMEOUT_S, init_s: float = 0) -> FunctionRunt
         handler="lambda_handler",
         environment={"PROBE_INIT_S": str(init_s)},
         timeout_s=timeout_s,
-        memory_mb=MEMORY_MB,
+        memory_mb=memory_mb,
     )
     return FunctionRuntime(spec, {})
 
@@ -193,6 +193,40 @@ def test_an_init_past_its_limit_is_started_again_within_the_functions_timeout(mo
     # The second INIT's second came out of the invocation's five.
     assert json.loads(answer["body"])["remaining_ms"][0] <= 4000
     assert too_short.workers == []
+
+
+def test_cpu_work_takes_as_long_as_on_the_share_of_a_vcpu_the_memory_size_buys():
+    # One second of CPU: 3.46 s on Lambda at 512 MB (0.29 vCPU), past a 3 s timeout; 1 s at 1,769 MB (one vCPU).
+    small, one_vcpu = probe_runtime(timeout_s=3, memory_mb=512), probe_runtime(timeout_s=3, memory_mb=1769)
+    spinning = {"queryStringParameters": {"spin_s": "1"}}
+    try:
+        with pytest.raises(FunctionTimedOut, match=r"Task timed out after 3\.00 seconds"):
+            small.invoke(spinning)
+        answer = one_vcpu.invoke(spinning)
+    finally:
+        small.stop()
+        one_vcpu.stop()
+
+    assert answer["statusCode"] == 200
+    assert small.workers == []
+
+
+def test_the_file_system_is_read_only_but_tmp(runtime, tmp_path):
+    in_code, in_tmp = HANDLERS / "written-by-probe", tmp_path / "written-by-probe"
+    try:
+        errors = {
+            path: json.loads(runtime.invoke({"queryStringParameters": {"write_to": str(path)}})["body"])["write_error"]
+            for path in (in_code, in_tmp)
+        }
+        written_in_code = in_code.exists()
+    finally:
+        runtime.stop()
+        in_code.unlink(missing_ok=True)
+
+    assert errors[in_code] == f"[Errno 30] Read-only file system: '{in_code}'"
+    assert not written_in_code
+    assert errors[in_tmp] is None
+    assert in_tmp.read_bytes() == b"x"
 
 
 def test_the_templates_timeouts_and_memory_reach_the_runtime():

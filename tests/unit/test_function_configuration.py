@@ -1,4 +1,5 @@
-"""What Lambda's CreateFunction refuses of a function's environment variables, refused by the local runtime too."""
+"""What Lambda holds a function to by its configuration: CreateFunction's checks of its environment variables, and the
+CPU its memory size buys; the local runtime holds both."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from local.runtime.functions import ENVIRONMENT_LIMIT_BYTES, FunctionConfigurationRefused, FunctionRuntime
+from local.runtime.functions import (
+    ENVIRONMENT_LIMIT_BYTES,
+    FunctionConfigurationRefused,
+    FunctionRuntime,
+    lambda_elapsed_s,
+)
 from local.template import FunctionSpec
 
 HANDLERS = Path(__file__).resolve().parents[1] / "handlers"
@@ -35,3 +41,20 @@ def test_variables_up_to_4_kb_are_taken_and_past_them_refused():
 
     with pytest.raises(FunctionConfigurationRefused, match="exceeded the 4KB limit"):
         runtime_with(filling(ENVIRONMENT_LIMIT_BYTES + 1))
+
+
+@pytest.mark.parametrize(
+    ("wall_s", "cpu_s", "memory_mb", "on_lambda_s"),
+    [
+        (1.0, 1.0, 1769, 1.0),  # one vCPU: as on one core here
+        (1.0, 1.0, 512, 1769 / 512),  # CPU-bound, 0.29 vCPU
+        (2.0, 0.5, 512, 2.0 + 0.5 * (1769 / 512 - 1)),  # only the CPU part is slower
+        (1.0, 0.0, 128, 1.0),  # waiting takes as long anywhere
+        (1.0, 2.0, 3538, 1.0),  # two threads busy, two vCPUs
+        (1.0, 2.0, 1769, 2.0),  # two threads busy, one vCPU
+    ],
+)
+def test_an_invocations_time_on_lambda_counts_its_cpu_work_at_the_memory_sizes_share(
+    wall_s, cpu_s, memory_mb, on_lambda_s
+):
+    assert lambda_elapsed_s(wall_s, cpu_s, memory_mb) == pytest.approx(on_lambda_s)
