@@ -19,6 +19,7 @@ from sharelink import aws
 from sharelink.idempotency import attempts_from_env, dynamodb, persistence_from_env
 from sharelink.providers.pan123 import Pan123
 from sharelink.storage_events import ShareRequests
+from sharelink.validation import MAX_REPORTED_PROBLEMS
 from tests.conftest import load_event
 from tests.integration.test_storage_events_handler import (
     PAN123_REQUEST,
@@ -43,6 +44,18 @@ def hooked(client: Any, event_name: str, handler: Callable[..., None]) -> Iterat
         yield
     finally:
         client.meta.events.unregister(event_name, handler)
+
+
+@contextmanager
+def put_calls(share_requests: ShareRequests) -> Iterator[list[list[dict]]]:
+    """The entries of each PutEvents call the events function makes in the block."""
+    calls: list[list[dict]] = []
+    with hooked(
+        share_requests.results.events,
+        "before-call.events.PutEvents",
+        lambda params, **_: calls.append(sent_entries(params)),
+    ):
+        yield calls
 
 
 def batch_of(name: str, count: int = BATCH) -> dict:
@@ -97,12 +110,7 @@ def test_the_records_of_a_batch_of_ten_are_all_in_work_at_once(pan123_events, sh
 def test_a_batch_puts_its_events_in_one_call(pan123_events, pan123_sim, share_requests, fresh_aws):
     event = batch_of("one call")
     objects = drop(fresh_aws, event, PAN123_REQUEST)
-    calls: list[list[dict]] = []
-
-    def count(params: dict, **_: Any) -> None:
-        calls.append(sent_entries(params))
-
-    with hooked(share_requests.results.events, "before-call.events.PutEvents", count):
+    with put_calls(share_requests) as calls:
         answer = handle(pan123_events, event)
 
     assert answer == {"batchItemFailures": []}
@@ -110,6 +118,34 @@ def test_a_batch_puts_its_events_in_one_call(pan123_events, pan123_sim, share_re
     assert sorted(request_key(entry) for entry in calls[0]) == sorted(key for _, key in objects)
     assert all(result(fresh_aws, bucket, key)["status"] == "created" for bucket, key in objects)
     assert len(creates(pan123_sim)) == BATCH
+
+
+def test_large_outcomes_are_put_in_as_many_calls_as_256_kb_a_call_needs(pan123_events, share_requests, fresh_aws):
+    # An unknown field is named twice in its rejection (message and details): ~60 KB of result a request.
+    event = batch_of("large")
+    objects = drop(fresh_aws, event, PAN123_REQUEST | {"x" * 30_000: 1})
+    with put_calls(share_requests) as calls:
+        answer = handle(pan123_events, event)
+
+    assert answer == {"batchItemFailures": []}
+    assert all(result(fresh_aws, bucket, key)["error"]["code"] == "invalid_request" for bucket, key in objects)
+    assert len(calls) >= 3
+    assert sorted(request_key(entry) for call in calls for entry in call) == sorted(key for _, key in objects)
+
+
+def test_a_request_with_thousands_of_unknown_fields_is_rejected_in_a_result_eventbridge_takes(
+    pan123_events, share_requests, fresh_aws
+):
+    # Each named, its rejection would outgrow DynamoDB's 400 KB (the idempotency record) and EventBridge's 256 KB.
+    event = batch_of("crowded", 1)
+    ((bucket, key),) = drop(fresh_aws, event, PAN123_REQUEST | {f"k{number:04d}": 0 for number in range(5000)})
+    with put_calls(share_requests) as calls:
+        answer = handle(pan123_events, event)
+
+    assert answer == {"batchItemFailures": []}
+    error = result(fresh_aws, bucket, key)["error"]
+    assert (error["code"], len(error["details"])) == ("invalid_request", MAX_REPORTED_PROBLEMS)
+    assert [request_key(entry) for call in calls for entry in call] == [key]
 
 
 def test_an_event_eventbridge_refuses_fails_only_its_record(pan123_events, pan123_sim, share_requests, fresh_aws):

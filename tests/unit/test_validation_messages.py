@@ -8,7 +8,7 @@ from pydantic import BaseModel, ValidationError
 from sharelink.api import request_error
 from sharelink.providers.kdocs import CreateLinkRequest
 from sharelink.providers.pan123 import CreateShareRequest, TrafficUpdate
-from sharelink.validation import validation_error
+from sharelink.validation import MAX_REPORTED_PROBLEMS, validation_error
 
 NO_SETTING = "give at least one of traffic_switch, traffic_limit_switch, traffic_limit"
 OTHER_PERMISSION = 'ext_perm_list may only hold "comment"'
@@ -47,3 +47,13 @@ def test_pydantics_own_messages_are_kept():
     error = validation_error(errors_of(CreateShareRequest, body))
 
     assert error.details == [{"field": "traffic_limit", "problem": "Input should be greater than or equal to 0"}]
+
+
+def test_thousands_of_bad_fields_are_named_up_to_a_bound_and_counted_past_it():
+    body = {"name": "a", "expire_days": 7, "file_ids": [1]} | {f"k{number:04d}": 0 for number in range(5000)}
+
+    error = validation_error(errors_of(CreateShareRequest, body))
+
+    assert len(error.details) == MAX_REPORTED_PROBLEMS
+    assert error.details[0] == {"field": "k0000", "problem": "Extra inputs are not permitted"}
+    assert error.message.endswith(f"k0049: Extra inputs are not permitted; and {5000 - MAX_REPORTED_PROBLEMS} more")

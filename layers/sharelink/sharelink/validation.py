@@ -14,6 +14,9 @@ from sharelink.errors import InvalidRequest, MalformedJson, RequestTooLarge, Sha
 # Pydantic error types that, at the top of the body, mean "not a JSON object" rather than "a field is wrong".
 NOT_AN_OBJECT = {"json_invalid", "model_type", "model_attributes_type", "dict_type", "missing"}
 MAX_BODY_BYTES = 64 * 1024
+# The bad fields a rejection names; past them its message says how many more. Fifty names come to at most twice the
+# 64 KiB a request holds (message and details).
+MAX_REPORTED_PROBLEMS = 50
 # A share request is flat; the deepest legitimate body is an object holding a list of ids.
 MAX_DEPTH = 8
 # Integers are 64-bit at most (19 digits); longer digit runs are refused before Python builds a huge int.
@@ -166,11 +169,15 @@ def _depth(document: Any) -> int:
 
 
 def validation_error(errors: Any) -> SharelinkError:
-    """Pydantic errors (`loc` relative to the body) as malformed_json, or invalid_request naming every field."""
+    """Pydantic errors (`loc` relative to the body) as malformed_json, or invalid_request naming every field, up to
+    MAX_REPORTED_PROBLEMS: 64 KiB of request holds thousands of unknown fields, whose report would outgrow what a
+    rejection can be carried in (an EventBridge entry, 256 KB; the idempotency record, DynamoDB's 400 KB)."""
     if any(_not_an_object(error) for error in errors):
         return MalformedJson("the body must be a JSON object")
-    details = [{"field": _field_of(error), "problem": _problem(error)} for error in errors]
+    details = [{"field": _field_of(error), "problem": _problem(error)} for error in errors[:MAX_REPORTED_PROBLEMS]]
     message = "; ".join(f"{detail['field']}: {detail['problem']}" for detail in details)
+    if len(errors) > MAX_REPORTED_PROBLEMS:
+        message += f"; and {len(errors) - MAX_REPORTED_PROBLEMS} more"
     return InvalidRequest(message, details=details)
 
 
