@@ -19,7 +19,9 @@ identity policies. The patches below make that evaluation hold for this project'
 - Secrets Manager answers a missing secret or version with 400, as its API reference says (moto: 404).
 - limits moto lets pass: a BatchWriteItem of more than 25 requests ("Amazon DynamoDB quotas") and a PutEvents whose
   entries come to 256 KB or more ("Calculating Amazon EventBridge PutEvents event entry size": Source, DetailType,
-  Detail and each of Resources in UTF-8, 14 bytes for a Time) are refused with the services' ValidationException.
+  Detail and each of Resources in UTF-8, 14 bytes for a Time) are refused with the services' ValidationException;
+  an object written (PUT or POST) under a key of more than 1,024 bytes of UTF-8 ("Naming Amazon S3 objects") with
+  S3's KeyTooLongError.
 - speed: moto finds each request's backend by listing its own package directory and trying every URL pattern;
   both answers are fixed for a given host, so they are worked out once per host. A function's calls from several
   threads then wait on this process's CPU about as long as AWS would make them wait, not three times longer.
@@ -51,7 +53,8 @@ from moto.events.responses import EventsHandler
 from moto.iam import access_control
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.s3 import notifications
-from moto.s3.exceptions import S3AccessDeniedError
+from moto.s3.exceptions import S3AccessDeniedError, S3ClientError
+from moto.s3.responses import S3Response
 from moto.secretsmanager import exceptions as secretsmanager_errors
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.secretsmanager.responses import SecretsManagerResponse
@@ -233,8 +236,11 @@ def _answering_400(moto_init: Callable[..., None]) -> Callable[..., None]:
 # ---------- limits moto lets pass ----------
 BATCH_WRITE_MAX_REQUESTS = 25
 PUT_EVENTS_MAX_BYTES = 256 * 1024
+S3_KEY_MAX_BYTES = 1024
 _moto_batch_write_item = DynamoHandler.batch_write_item
 _moto_put_events = EventsHandler.put_events
+_moto_key_response_put = S3Response._key_response_put
+_moto_key_response_post = S3Response._key_response_post
 
 
 def _batch_write_item(self: DynamoHandler) -> Any:
@@ -248,6 +254,17 @@ def _put_events(self: EventsHandler) -> Any:
     if sum(map(_entry_size, self._get_param("Entries") or [])) >= PUT_EVENTS_MAX_BYTES:
         raise EventsValidationException("Total size of the entries in the request is over the limit.")
     return _moto_put_events(self)
+
+
+def _refusing_long_keys(moto_method: Callable[..., Any]) -> Callable[..., Any]:
+    """An S3Response method taking the object's key last."""
+
+    def method(self: S3Response, *args: Any) -> Any:
+        if len(args[-1].encode()) > S3_KEY_MAX_BYTES:
+            raise S3ClientError("KeyTooLongError", "Your key is too long")
+        return moto_method(self, *args)
+
+    return method
 
 
 def _entry_size(entry: dict[str, Any]) -> int:
@@ -294,6 +311,8 @@ def enforce() -> None:
     notifications._get_s3_event = _s3_event
     DynamoHandler.batch_write_item = _batch_write_item  # type: ignore[method-assign]
     EventsHandler.put_events = _put_events  # type: ignore[method-assign]
+    S3Response._key_response_put = _refusing_long_keys(_moto_key_response_put)  # type: ignore[method-assign]
+    S3Response._key_response_post = _refusing_long_keys(_moto_key_response_post)  # type: ignore[method-assign]
     for error_class, moto_init in _MOTO_404_INITS.items():
         setattr(error_class, "__init__", _answering_400(moto_init))  # noqa: B010 - mypy refuses an __init__ assigned
     register(ADMIN.registration())

@@ -59,6 +59,7 @@ ACCOUNT = PSEUDO_PARAMETERS["AWS::AccountId"]
 INVOKE_PATH = re.compile(r"/2015-03-31/functions/([^/]+)/invocations")
 # "Lambda quotas": an asynchronous invocation's payload is at most 1 MB (a synchronous one's 6 MB: FunctionRuntime).
 ASYNC_PAYLOAD_LIMIT_BYTES = 1024 * 1024
+# OperationUpdate (the Lambda API reference): what one checkpointed operation may carry.
 OPERATION_PAYLOAD_LIMIT_BYTES = 1024 * 1024
 SYNC_EXECUTION_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
 OPERATION_ERROR_LIMIT_BYTES = 1024 * 1024

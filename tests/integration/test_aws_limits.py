@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local.aws.emulator import LocalAws
-from local.aws.server import BATCH_WRITE_MAX_REQUESTS, PUT_EVENTS_MAX_BYTES
+from local.aws.server import BATCH_WRITE_MAX_REQUESTS, PUT_EVENTS_MAX_BYTES, S3_KEY_MAX_BYTES
 
 TABLE = "limits"
 SOURCE, DETAIL_TYPE = "sharelink", "Share Created"
@@ -60,3 +60,20 @@ def test_a_put_events_call_of_256_kb_or_more_is_refused(fresh_aws):
     assert taken["FailedEntryCount"] == 0
     assert refused.value.response["Error"]["Code"] == "ValidationException"
     assert refused.value.response["Error"]["Message"] == "Total size of the entries in the request is over the limit."
+
+
+def test_an_object_key_over_1024_bytes_of_utf8_is_refused(fresh_aws):
+    s3 = fresh_aws.client("s3")
+    s3.create_bucket(Bucket="limits")
+    longest = "报" * (S3_KEY_MAX_BYTES // 3) + "x"  # 1,023 + 1 bytes
+
+    s3.put_object(Bucket="limits", Key=longest, Body=b"")
+    with pytest.raises(ClientError) as refused:
+        s3.put_object(Bucket="limits", Key=longest + "x", Body=b"")
+    with pytest.raises(ClientError) as refused_multipart:
+        s3.create_multipart_upload(Bucket="limits", Key=longest + "x")
+
+    for refusal in (refused, refused_multipart):
+        assert refusal.value.response["Error"]["Code"] == "KeyTooLongError"
+        assert refusal.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert [entry["Key"] for entry in s3.list_objects_v2(Bucket="limits")["Contents"]] == [longest]

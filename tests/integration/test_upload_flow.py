@@ -19,8 +19,9 @@ from sharelink.idempotency import attempts_from_env, dynamodb
 from sharelink.providers.kdocs import Kdocs
 from sharelink.providers.pan123 import Pan123
 from sharelink.results import Results
-from sharelink.upload_flow import KdocsSteps, Pan123Steps, ShareDefaults, UploadFlow
+from sharelink.upload_flow import KdocsSteps, Pan123Steps, ShareDefaults, Upload, UploadFlow
 from sharelink.upload_starts import execution_name
+from sharelink.uploads import StoredObject
 from sharelink.uploads.kdocs import KdocsUploads
 from sharelink.uploads.pan123 import Pan123Uploads
 from tests.conftest import KDOCS_SECRET, PAN123_SECRET, REQUESTS_BUCKET, acting_as, versioned_bucket
@@ -158,6 +159,29 @@ def test_settings_that_can_never_work_are_rejected_before_any_call(pan123_flow, 
     assert (result["status"], result["error"]["code"]) == ("rejected", "upload_rejected")
     assert "expire_days" in result["error"]["message"]
     assert not [call for call in pan123_sim.requests if "/upload/" in call.path]
+
+
+def test_an_upload_whose_key_leaves_no_room_for_its_results_still_gets_one(pan123_flow, bucket):
+    key = "uploads/123pan/" + "长" * 333 + ".pdf"  # 1,018 bytes; results/ and .json would make 1,031, over S3's 1,024
+    event = put_upload(bucket, key, b"%PDF", **{"expire-days": "3"})
+
+    outcome, result = run(pan123_flow(), event)
+
+    assert outcome.status is InvocationStatus.SUCCEEDED
+    (written,) = [
+        entry["Key"] for entry in bucket.list_objects_v2(Bucket=REQUESTS_BUCKET, Prefix="results/")["Contents"]
+    ]
+    assert written.startswith("results/uploads/123pan/长长长") and len(written.encode()) <= 1024
+    assert json.loads(bucket.get_object(Bucket=REQUESTS_BUCKET, Key=written)["Body"].read()) == result
+    assert (result["status"], result["upload"]["key"]) == ("rejected", key)
+
+
+def test_paths_cut_for_their_result_keys_keep_keys_of_their_own():
+    long_path = "uploads/123pan/" + "d" * 1000
+    keys = {Upload(StoredObject("b", long_path + end, None, 1), "123pan").result_key for end in ("1", "2")}
+
+    assert len(keys) == 2
+    assert all(len(key.encode()) == 1024 and key.endswith(".json") for key in keys)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ tag, the result object and the event.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from sharelink.uploads.pan123 import Pan123Uploads
 from sharelink.validation import validation_error
 
 RESULTS = "results/uploads/"
+S3_KEY_MAX_BYTES = 1024
 URL_TAG = "sharelink-url"
 VERIFY_POLL_S = 2
 MAX_PAN123_BYTES = 10 * 1024**3
@@ -102,7 +104,15 @@ class Upload:
 
     @property
     def result_key(self) -> str:
-        return f"{RESULTS}{self.provider}/{'/'.join(self.relative)}.json"
+        """results/uploads/<provider>/<path>.json. An upload's key may take all of S3's 1,024 bytes, and its result's
+        13 more: a path too long is cut and ends with ~ and 16 hex digits of its SHA-256, so it still has its own."""
+        path = "/".join(self.relative)
+        key = f"{RESULTS}{self.provider}/{path}.json"
+        if len(key.encode()) <= S3_KEY_MAX_BYTES:
+            return key
+        digest = hashlib.sha256(path.encode()).hexdigest()[:16]
+        room = S3_KEY_MAX_BYTES - len(f"{RESULTS}{self.provider}/~{digest}.json")
+        return f"{RESULTS}{self.provider}/{path.encode()[:room].decode(errors='ignore')}~{digest}.json"
 
     def describe(self, md5: str | None = None) -> dict[str, Any]:
         return {
