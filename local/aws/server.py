@@ -15,6 +15,9 @@ identity policies. The patches below make that evaluation hold for this project'
 - refusals: a request without a signature is refused (moto failed on it with a 500), and callers of JSON
   protocols get their refusal in JSON (AccessDeniedException, with AWS's status 400, ...), so botocore reads its
   code (moto's is XML).
+- S3 actions of a version: moto authorizes GetObjectTagging and PutObjectTagging of a version as GetObjectVersion and
+  PutObjectTagging, and HeadObject of a version as GetObject; AWS needs s3:GetObjectVersionTagging,
+  s3:PutObjectVersionTagging and s3:GetObjectVersion ("Actions, resources, and condition keys for Amazon S3").
 - S3 notifications carry the object's versionId (versioned bucket) and a sequencer, as S3 sends them.
 - Secrets Manager answers a missing secret or version with 400, as its API reference says (moto: 404).
 - limits moto lets pass: a BatchWriteItem of more than 25 requests ("Amazon DynamoDB quotas") and a PutEvents whose
@@ -272,6 +275,20 @@ def _entry_size(entry: dict[str, Any]) -> int:
     return (14 if entry.get("Time") is not None else 0) + sum(len(text.encode()) for text in texts)
 
 
+# ---------- S3 actions of a version ----------
+_moto_set_action = S3Response._set_action
+
+
+def _set_action(self: S3Response, action_resource_type: str, method: str, querystring: dict[str, Any]) -> None:
+    _moto_set_action(self, action_resource_type, method, querystring)
+    if action_resource_type != "KEY" or "versionId" not in querystring:
+        return
+    if "tagging" in querystring and method in ("GET", "PUT"):
+        self.data["Action"] = f"{method.title()}ObjectVersionTagging"
+    elif method == "HEAD":
+        self.data["Action"] = "GetObjectVersion"
+
+
 # ---------- S3 notifications ----------
 _moto_s3_event = notifications._get_s3_event
 
@@ -309,6 +326,7 @@ def enforce() -> None:
         setattr(handler, "_determine_resource", resources)  # noqa: B010 - moto's call_action looks it up by name
         setattr(handler, "_authenticate_and_authorize_normal_action", _authorize_each)  # noqa: B010
     notifications._get_s3_event = _s3_event
+    S3Response._set_action = _set_action  # type: ignore[method-assign]
     DynamoHandler.batch_write_item = _batch_write_item  # type: ignore[method-assign]
     EventsHandler.put_events = _put_events  # type: ignore[method-assign]
     S3Response._key_response_put = _refusing_long_keys(_moto_key_response_put)  # type: ignore[method-assign]

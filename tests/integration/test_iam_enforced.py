@@ -117,6 +117,37 @@ def test_without_s3_get_object_version_in_the_template_a_request_version_is_refu
     assert refusal(s3.get_object, Bucket=REQUESTS_BUCKET, Key=REQUEST_KEY, VersionId=versioned_request) in DENIED
 
 
+def test_a_versions_tags_and_head_need_the_version_actions(fresh_aws, tmp_path):
+    s3 = fresh_aws.client("s3")
+    s3.create_bucket(Bucket=REQUESTS_BUCKET)
+    s3.put_bucket_versioning(Bucket=REQUESTS_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    key = "uploads/123pan/q3.pdf"
+    version = {"Key": key, "VersionId": s3.put_object(Bucket=REQUESTS_BUCKET, Key=key, Body=b"%PDF")["VersionId"]}
+    tagging = {"TagSet": [{"Key": "sharelink-url", "Value": "https://www.123pan.com/s/x"}]}
+    text = TEMPLATE.read_text()
+    for action in ("s3:GetObjectVersion", "s3:GetObjectVersionTagging", "s3:PutObjectVersionTagging"):
+        assert text.count(f"                - {action}\n") == 2
+        text = text.replace(f"                - {action}\n", "")
+    (tmp_path / "template.yaml").write_text(text)
+    template = Template(
+        tmp_path / "template.yaml", stack_name="without-versions", physical_names=TEST_TEMPLATE.physical_names
+    )
+    without = function_roles(template)["Pan123UploadFunction"]
+    fresh_aws.register([without])
+    allowed, refused = as_role(fresh_aws, "Pan123UploadFunction", "s3"), fresh_aws.client("s3", without)
+
+    for role in (allowed, refused):  # the object's current version, by its key alone
+        role.head_object(Bucket=REQUESTS_BUCKET, Key=key)
+        role.put_object_tagging(Bucket=REQUESTS_BUCKET, Key=key, Tagging=tagging)
+        assert role.get_object_tagging(Bucket=REQUESTS_BUCKET, Key=key)["TagSet"] == tagging["TagSet"]
+    allowed.head_object(Bucket=REQUESTS_BUCKET, **version)
+    allowed.put_object_tagging(Bucket=REQUESTS_BUCKET, **version, Tagging=tagging)
+    assert allowed.get_object_tagging(Bucket=REQUESTS_BUCKET, **version)["TagSet"] == tagging["TagSet"]
+    assert refusal(refused.head_object, Bucket=REQUESTS_BUCKET, **version) in DENIED | {"403"}
+    assert refusal(refused.get_object_tagging, Bucket=REQUESTS_BUCKET, **version) in DENIED
+    assert refusal(refused.put_object_tagging, Bucket=REQUESTS_BUCKET, **version, Tagging=tagging) in DENIED
+
+
 def test_the_events_role_writes_results_of_its_provider_only(fresh_aws, versioned_request):
     s3 = as_role(fresh_aws, "Pan123EventsFunction", "s3")
 

@@ -19,7 +19,7 @@ from sharelink.idempotency import attempts_from_env, dynamodb
 from sharelink.providers.kdocs import Kdocs
 from sharelink.providers.pan123 import Pan123
 from sharelink.results import Results
-from sharelink.upload_flow import KdocsSteps, Pan123Steps, ShareDefaults, Upload, UploadFlow
+from sharelink.upload_flow import TAG_VALUE, KdocsSteps, Pan123Steps, ShareDefaults, Upload, UploadFlow
 from sharelink.upload_starts import execution_name
 from sharelink.uploads import StoredObject
 from sharelink.uploads.kdocs import KdocsUploads
@@ -103,6 +103,52 @@ def test_a_file_is_uploaded_in_slices_and_shared(pan123_flow, pan123_sim, bucket
     assert written == result
     tags = bucket.get_object_tagging(Bucket=REQUESTS_BUCKET, Key=event["object"]["key"])["TagSet"]
     assert tags == [{"Key": "sharelink-url", "Value": result["share"]["url"]}]
+
+
+def tags(s3: Any, event: dict[str, Any]) -> list[dict[str, str]]:
+    obj = event["object"]
+    return list(s3.get_object_tagging(Bucket=obj["bucket"], Key=obj["key"], VersionId=obj["version_id"])["TagSet"])
+
+
+def tagged(s3: Any, event: dict[str, Any], count: int) -> list[dict[str, str]]:
+    """The object of `event` given `count` tags of its owner's."""
+    owners = [{"Key": f"owner-{number}", "Value": "kept"} for number in range(count)]
+    obj = event["object"]
+    s3.put_object_tagging(Bucket=obj["bucket"], Key=obj["key"], VersionId=obj["version_id"], Tagging={"TagSet": owners})
+    return owners
+
+
+def test_the_link_is_added_to_the_objects_own_tags(pan123_flow, bucket):
+    event = put_upload(bucket, "uploads/123pan/tagged.pdf", b"%PDF tagged")
+    owners = tagged(bucket, event, 3)
+
+    _, result = run(pan123_flow(), event)
+
+    assert tags(bucket, event) == [*owners, {"Key": "sharelink-url", "Value": result["share"]["url"]}]
+
+
+def test_an_object_with_s3s_ten_tags_keeps_them_and_its_link_is_in_the_result(pan123_flow, bucket):
+    event = put_upload(bucket, "uploads/123pan/full.pdf", b"%PDF full")
+    owners = tagged(bucket, event, 10)
+
+    outcome, result = run(pan123_flow(), event)
+
+    assert (outcome.status, result["status"]) == (InvocationStatus.SUCCEEDED, "created")
+    assert result["share"]["url"].startswith("https://")
+    assert tags(bucket, event) == owners
+
+
+@pytest.mark.parametrize(
+    ("url", "taken"),
+    [
+        ("https://www.123pan.com/s/PvitVv-nPeLH", True),
+        ("https://www.kdocs.cn/l/ctx4Y2bpGHpX", True),
+        ("https://example.com/s/x?pwd=1", False),  # S3 takes no ? & % in a tag value
+        ("https://example.com/" + "x" * 237, False),  # 257 characters
+    ],
+)
+def test_a_link_is_tagged_only_as_s3_takes_a_tag_value(url, taken):
+    assert bool(TAG_VALUE.fullmatch(url)) is taken
 
 
 def test_content_the_provider_holds_is_shared_without_sending_a_byte(pan123_flow, pan123_sim, bucket):

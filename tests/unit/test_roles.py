@@ -49,9 +49,10 @@ def stored_requests(provider: str, prefix: str) -> set[tuple[str, str]]:
 def uploads(prefix: str) -> set[tuple[str, str]]:
     """An upload function's own: any version of its provider's uploads (read, tag), its results, the bus, attempts."""
     objects = f"{BUCKET}/uploads/{prefix}/*"
+    tagging = ("s3:GetObjectTagging", "s3:GetObjectVersionTagging", "s3:PutObjectTagging", "s3:PutObjectVersionTagging")
     return (
         {(action, objects) for action in ("s3:GetObject", "s3:GetObjectVersion")}
-        | {(action, objects) for action in ("s3:PutObjectTagging", "s3:PutObjectVersionTagging")}
+        | {(action, objects) for action in tagging}
         | {("s3:PutObject", f"{BUCKET}/results/uploads/{prefix}/*"), ("events:PutEvents", DEFAULT_BUS)}
         | IDEMPOTENCY
         | RENEWAL_REQUESTS

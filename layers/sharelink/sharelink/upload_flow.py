@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from sharelink.attempts import Attempts
 from sharelink.aws import Session
 from sharelink.errors import OutcomeUnknown, SharelinkError
 from sharelink.idempotency import attempts_from_env, dynamodb
+from sharelink.observability import logger
 from sharelink.providers.base import RequestModel, ShareProvider
 from sharelink.providers.kdocs import CreateLinkRequest
 from sharelink.providers.pan123 import CreateShareRequest
@@ -42,6 +44,9 @@ from sharelink.validation import validation_error
 RESULTS = "results/uploads/"
 S3_KEY_MAX_BYTES = 1024
 URL_TAG = "sharelink-url"
+# S3 object tags: 10 an object at most, a value of at most 256 letters, digits, spaces and + - = . _ : / @.
+MAX_OBJECT_TAGS = 10
+TAG_VALUE = re.compile(r"[\w\s+\-=.:/@]{0,256}")
 VERIFY_POLL_S = 2
 MAX_PAN123_BYTES = 10 * 1024**3
 MAX_VERIFY_POLLS = 600
@@ -233,13 +238,18 @@ class UploadFlow:
     def _publish(self, upload: Upload, result: dict[str, Any]) -> None:
         """The tag first: whoever sees the result object or the event finds the object tagged already."""
         if result["status"] == "created":
-            self.s3.put_object_tagging(
-                Bucket=upload.obj.bucket,
-                Key=upload.obj.key,
-                **_version(upload.obj),
-                Tagging={"TagSet": [{"Key": URL_TAG, "Value": result["share"]["url"]}]},
-            )
+            self._tag(upload.obj, result["share"]["url"])
         self.results.publish(upload.obj.bucket, upload.result_key, result)
+
+    def _tag(self, obj: StoredObject, url: str) -> None:
+        """Add the link to the object's own tags (PutObjectTagging replaces them all). Left out, with a warning, when
+        the object has S3's 10 tags already or S3 would not take the link as a tag value: the result carries it."""
+        where = {"Bucket": obj.bucket, "Key": obj.key, **_version(obj)}
+        kept = [tag for tag in self.s3.get_object_tagging(**where)["TagSet"] if tag["Key"] != URL_TAG]
+        if len(kept) >= MAX_OBJECT_TAGS or not TAG_VALUE.fullmatch(url):
+            logger.warning("the object is not tagged with its link", extra={"key": obj.key, "its_tags": len(kept)})
+            return
+        self.s3.put_object_tagging(**where, Tagging={"TagSet": [*kept, {"Key": URL_TAG, "Value": url}]})
 
 
 def checked_request(model: type[RequestModel], body: dict[str, Any], placeholder: dict[str, Any]) -> dict[str, Any]:
