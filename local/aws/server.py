@@ -18,6 +18,9 @@ identity policies. The patches below make that evaluation hold for this project'
 - S3 actions of a version: moto authorizes GetObjectTagging and PutObjectTagging of a version as GetObjectVersion and
   PutObjectTagging, and HeadObject of a version as GetObject; AWS needs s3:GetObjectVersionTagging,
   s3:PutObjectVersionTagging and s3:GetObjectVersion ("Actions, resources, and condition keys for Amazon S3").
+- SQS counts a message's 12 hours of visibility from its latest receive (ChangeMessageVisibility: "If you try to
+  extend the visibility timeout beyond 12 hours, your request is rejected"); moto counted them from its sending, and
+  refused a redelivered message's extension AWS takes.
 - S3 notifications carry the object's versionId (versioned bucket) and a sequencer, as S3 sends them.
 - Secrets Manager answers a missing secret or version with 400, as its API reference says (moto: 404).
 - limits moto lets pass: a BatchWriteItem of more than 25 requests ("Amazon DynamoDB quotas") and a PutEvents whose
@@ -49,6 +52,7 @@ from botocore.credentials import Credentials as BotoCredentials
 from moto import backends, settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import JsonRESTError
+from moto.core.utils import unix_time_millis
 from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.responses import DynamoHandler
 from moto.events.exceptions import ValidationException as EventsValidationException
@@ -61,6 +65,8 @@ from moto.s3.responses import S3Response
 from moto.secretsmanager import exceptions as secretsmanager_errors
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.secretsmanager.responses import SecretsManagerResponse
+from moto.sqs import models as sqs_models
+from moto.sqs.exceptions import InvalidParameterValue, ReceiptHandleIsInvalid
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -289,6 +295,36 @@ def _set_action(self: S3Response, action_resource_type: str, method: str, querys
         self.data["Action"] = "GetObjectVersion"
 
 
+# ---------- SQS visibility ----------
+MAX_VISIBILITY_MS = 12 * 3600 * 1000
+_moto_mark_received = sqs_models.Message.mark_received
+
+
+def _mark_received(self: sqs_models.Message, visibility_timeout: int | None = None) -> None:
+    _moto_mark_received(self, visibility_timeout)
+    self.received_at = unix_time_millis()  # type: ignore[attr-defined]
+
+
+def _change_message_visibility(
+    self: sqs_models.SQSBackend, queue_name: str, receipt_handle: str, visibility_timeout: int
+) -> None:
+    """moto's, the 12 hours counted from the message's latest receive."""
+    queue = self.get_queue(queue_name)
+    for message in queue._messages:
+        if message.had_receipt_handle(receipt_handle):
+            received_at = message.received_at  # type: ignore[attr-defined]
+            if unix_time_millis() + int(visibility_timeout) * 1000 - received_at > MAX_VISIBILITY_MS:
+                raise InvalidParameterValue(
+                    f"Value {visibility_timeout} for parameter VisibilityTimeout is invalid. Reason: Total "
+                    "VisibilityTimeout for the message is beyond the limit [43200 seconds]"
+                )
+            message.change_visibility(visibility_timeout)
+            if message.visible and message in queue.pending_messages:
+                queue.pending_messages.remove(message)
+            return
+    raise ReceiptHandleIsInvalid
+
+
 # ---------- S3 notifications ----------
 _moto_s3_event = notifications._get_s3_event
 
@@ -327,6 +363,8 @@ def enforce() -> None:
         setattr(handler, "_authenticate_and_authorize_normal_action", _authorize_each)  # noqa: B010
     notifications._get_s3_event = _s3_event
     S3Response._set_action = _set_action  # type: ignore[method-assign]
+    sqs_models.Message.mark_received = _mark_received  # type: ignore[method-assign]
+    sqs_models.SQSBackend.change_message_visibility = _change_message_visibility  # type: ignore[method-assign]
     DynamoHandler.batch_write_item = _batch_write_item  # type: ignore[method-assign]
     EventsHandler.put_events = _put_events  # type: ignore[method-assign]
     S3Response._key_response_put = _refusing_long_keys(_moto_key_response_put)  # type: ignore[method-assign]

@@ -77,3 +77,18 @@ def test_an_object_key_over_1024_bytes_of_utf8_is_refused(fresh_aws):
         assert refusal.value.response["Error"]["Code"] == "KeyTooLongError"
         assert refusal.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert [entry["Key"] for entry in s3.list_objects_v2(Bucket="limits")["Contents"]] == [longest]
+
+
+def test_a_messages_12_hours_of_visibility_count_from_its_latest_receive(fresh_aws):
+    sqs = fresh_aws.client("sqs")
+    queue = sqs.create_queue(QueueName="limits")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="{}", DelaySeconds=2)  # sent 2 s before it can be received
+    (message,) = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=10)["Messages"]
+    handle = {"QueueUrl": queue, "ReceiptHandle": message["ReceiptHandle"]}
+
+    sqs.change_message_visibility(**handle, VisibilityTimeout=12 * 3600 - 1)  # counted from the sending: refused
+    with pytest.raises(ClientError) as refused:
+        sqs.change_message_visibility(**handle, VisibilityTimeout=12 * 3600)
+
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert "beyond the limit [43200 seconds]" in refused.value.response["Error"]["Message"]

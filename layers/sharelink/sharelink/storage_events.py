@@ -59,8 +59,10 @@ PERMANENT = (
     MalformedJson,
     OutcomeUnknown,
 )
-# SQS keeps a message invisible for 12 hours at the most.
-MAX_VISIBILITY_S = 12 * 3600
+# SQS keeps a message invisible for 12 hours at the most, counted from its receive, which was at most a function's
+# longest timeout (15 minutes) and an event source mapping's longest batching window (5 minutes) ago; asked for more,
+# SQS refuses the change and the message comes back after the queue's visibility timeout.
+MAX_VISIBILITY_S = 12 * 3600 - (15 + 5) * 60
 DEFAULT_CONCURRENCY = 10
 
 
