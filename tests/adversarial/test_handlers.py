@@ -700,7 +700,7 @@ def hostile_cases() -> Iterator[Any]:
     yield case(post, body_event(post, VALID_BODIES[post] | {"name\x00": 1}), INVALID, None, "nul-key")
     yield case(post, body_event(post, VALID_BODIES[post] | {"k" * 30_000: 1}), INVALID, None, "huge-key")
     many = VALID_BODIES[kdocs] | {f"k{index}": index for index in range(2_000)}
-    yield case(kdocs, body_event(kdocs, many), INVALID, "k1999", "2000-unknown-keys")
+    yield case(kdocs, body_event(kdocs, many), INVALID, "k49", "2000-unknown-keys")  # the 50th named, the rest counted
     # no body at all, and a body API Gateway could only pass as base64 of something that is not JSON
     for route in (post, patch, kdocs):
         yield case(route, body_event(route, None), MALFORMED, None, "no-body")
