@@ -265,6 +265,11 @@ def _put_events(self: EventsHandler) -> Any:
     return _moto_put_events(self)
 
 
+def _entry_size(entry: dict[str, Any]) -> int:
+    texts = [entry.get(name) or "" for name in ("Source", "DetailType", "Detail")] + list(entry.get("Resources") or [])
+    return (14 if entry.get("Time") is not None else 0) + sum(len(text.encode()) for text in texts)
+
+
 def _refusing_long_keys(moto_method: Callable[..., Any]) -> Callable[..., Any]:
     """An S3Response method taking the object's key last."""
 
@@ -274,11 +279,6 @@ def _refusing_long_keys(moto_method: Callable[..., Any]) -> Callable[..., Any]:
         return moto_method(self, *args)
 
     return method
-
-
-def _entry_size(entry: dict[str, Any]) -> int:
-    texts = [entry.get(name) or "" for name in ("Source", "DetailType", "Detail")] + list(entry.get("Resources") or [])
-    return (14 if entry.get("Time") is not None else 0) + sum(len(text.encode()) for text in texts)
 
 
 # ---------- S3 actions of a version ----------
