@@ -178,9 +178,11 @@ class _Worker:
     def _answers_by(self, deadline: float, started: tuple[float, float] | None = None) -> bool:
         """Whether the worker has written its line by `deadline`, its memory looked at meanwhile and once after. An
         invocation `started` at (monotonic time, worker's CPU time) has its time counted as Lambda would count it."""
-        while not self._answers_within(min(MEMORY_CHECK_S, max(0.0, deadline - self._now(started)))):
+        left_s = deadline - self._now(started)
+        while not self._answers_within(min(MEMORY_CHECK_S, max(0.0, left_s))):
             self._check_memory()
-            if self._now(started) >= deadline:
+            left_s = deadline - self._now(started)
+            if left_s <= 0:
                 return False
         self._check_memory()
         return started is None or self._now(started) < deadline
@@ -196,12 +198,8 @@ class _Worker:
 
     def _cpu_s(self) -> float:
         """The worker's CPU time, every thread's (utime and stime of /proc/PID/stat), 0 once it has exited."""
-        try:
-            with open(f"/proc/{self.process.pid}/stat") as stat:
-                fields = stat.read().rpartition(")")[2].split()
-        except (FileNotFoundError, ProcessLookupError):
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
+        fields = self._proc("stat").rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S if fields else 0.0
 
     def _time_out(self) -> NoReturn:
         self._kill()
@@ -214,14 +212,18 @@ class _Worker:
 
     def _peak_mb(self) -> float:
         """The worker's peak resident memory (VmHWM), 0 once it has exited."""
-        try:
-            with open(f"/proc/{self.process.pid}/status") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) / 1024
-        except (FileNotFoundError, ProcessLookupError):
-            pass
+        for line in self._proc("status").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
         return 0.0
+
+    def _proc(self, name: str) -> str:
+        """/proc/PID/<name> of the worker, empty once it has exited."""
+        try:
+            with open(f"/proc/{self.process.pid}/{name}") as file:
+                return file.read()
+        except (FileNotFoundError, ProcessLookupError):
+            return ""
 
     def _kill(self) -> None:
         self.process.kill()

@@ -58,9 +58,21 @@ def serving(runtime: FunctionRuntime, **options: float) -> Iterator[Gateway]:
         runtime.stop()
 
 
+@contextmanager
+def running(*runtimes: FunctionRuntime) -> Iterator[None]:
+    """Stops the runtimes' workers once the block ends."""
+    try:
+        yield
+    finally:
+        for runtime in runtimes:
+            runtime.stop()
+
+
 @pytest.fixture
-def runtime() -> FunctionRuntime:
-    return probe_runtime()
+def runtime() -> Iterator[FunctionRuntime]:
+    probe = probe_runtime()
+    with running(probe):
+        yield probe
 
 
 @pytest.fixture
@@ -145,11 +157,8 @@ def test_a_function_past_its_memory_size_is_killed_and_its_worker_replaced():
 
 def test_memory_past_the_size_freed_before_the_answer_still_kills():
     runtime = probe_runtime(timeout_s=WAIT_S)
-    try:
-        with pytest.raises(FunctionOutOfMemory, match="Runtime exited with error: signal: killed"):
-            runtime.invoke({"queryStringParameters": {"spike_mb": str(MEMORY_MB)}})
-    finally:
-        runtime.stop()
+    with running(runtime), pytest.raises(FunctionOutOfMemory, match="Runtime exited with error: signal: killed"):
+        runtime.invoke({"queryStringParameters": {"spike_mb": str(MEMORY_MB)}})
 
     assert runtime.workers == []
 
@@ -176,10 +185,8 @@ def test_the_context_counts_down_from_the_timeout_and_has_the_memory_size(gatewa
 
 def test_init_has_its_own_time_not_the_first_invocations():
     runtime = probe_runtime(timeout_s=1, init_s=1.5)
-    try:
+    with running(runtime):
         answer = runtime.invoke({})
-    finally:
-        runtime.stop()
 
     assert answer["statusCode"] == 200
     assert json.loads(answer["body"])["remaining_ms"][0] > 500
@@ -188,13 +195,10 @@ def test_init_has_its_own_time_not_the_first_invocations():
 def test_an_init_past_its_limit_is_started_again_within_the_functions_timeout(monkeypatch):
     monkeypatch.setattr("local.runtime.functions.INIT_LIMIT_S", 0.5)
     long_enough, too_short = probe_runtime(timeout_s=5, init_s=1), probe_runtime(timeout_s=1, init_s=1.5)
-    try:
+    with running(long_enough, too_short):
         answer = long_enough.invoke({})
         with pytest.raises(FunctionTimedOut, match=r"Task timed out after 1\.00 seconds"):
             too_short.invoke({})
-    finally:
-        long_enough.stop()
-        too_short.stop()
 
     # The second INIT's second came out of the invocation's five.
     assert json.loads(answer["body"])["remaining_ms"][0] <= 4000
@@ -205,13 +209,10 @@ def test_cpu_work_takes_as_long_as_on_the_share_of_a_vcpu_the_memory_size_buys()
     # One second of CPU: 3.46 s on Lambda at 512 MB (0.29 vCPU), past a 3 s timeout; 1 s at 1,769 MB (one vCPU).
     small, one_vcpu = probe_runtime(timeout_s=3, memory_mb=512), probe_runtime(timeout_s=3, memory_mb=1769)
     spinning = {"queryStringParameters": {"spin_s": "1"}}
-    try:
+    with running(small, one_vcpu):
         with pytest.raises(FunctionTimedOut, match=r"Task timed out after 3\.00 seconds"):
             small.invoke(spinning)
         answer = one_vcpu.invoke(spinning)
-    finally:
-        small.stop()
-        one_vcpu.stop()
 
     assert answer["statusCode"] == 200
     assert small.workers == []
@@ -226,7 +227,6 @@ def test_the_file_system_is_read_only_but_tmp(runtime, tmp_path):
         }
         written_in_code = in_code.exists()
     finally:
-        runtime.stop()
         in_code.unlink(missing_ok=True)
 
     assert errors[in_code] == f"[Errno 30] Read-only file system: '{in_code}'"
