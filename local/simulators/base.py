@@ -4,7 +4,8 @@ A simulator subclasses SimServer and implements handle(). The base records every
 faults and answers the control endpoints under /__sim/.
 
 A fault plan names a kind and, optionally, the method and the path it is for (`{"kind": "timeout", "method": "POST",
-"path": "/api/v1/share/create", "times": 2}`); the first planned fault whose method and path match is taken.
+"path": "/api/v1/share/create", "times": 2}`) and fields the JSON body must hold (`"body": {"shareName": "a"}`, so
+that a fault meets one request whatever the order requests arrive in); the first planned fault that matches is taken.
 What each kind does to the provider's state:
 - timeout: waits `delay` seconds (3 by default), then handles the request: the provider did the work even though
   a client with a shorter timeout gave up and never learned the outcome.
@@ -110,10 +111,19 @@ class Fault:
     path: str | None
     times: int
     options: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
 
-    def matches(self, path: str, method: str | None) -> bool:
+    def matches(self, path: str, method: str | None, body: Any = None) -> bool:
         """Without a method (a test asking what is left for a path), a fault for any method matches."""
-        return self.path in (None, path) and (self.method is None or method in (None, self.method))
+        return (
+            self.path in (None, path)
+            and (self.method is None or method in (None, self.method))
+            and (self.body is None or _holds(body, self.body))
+        )
+
+
+def _holds(body: Any, fields: dict[str, Any]) -> bool:
+    return isinstance(body, dict) and all(name in body and body[name] == value for name, value in fields.items())
 
 
 class Faults:
@@ -125,7 +135,14 @@ class Faults:
         self._planned: list[Fault] = []
 
     def add(
-        self, kind: str, *, method: str | None = None, path: str | None = None, times: int = 1, **options: Any
+        self,
+        kind: str,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        body: dict[str, Any] | None = None,
+        times: int = 1,
+        **options: Any,
     ) -> None:
         if kind not in self.kinds:
             raise ValueError(f"unknown fault kind {kind!r}, expected one of {sorted(self.kinds)}")
@@ -134,13 +151,20 @@ class Faults:
         for name, value in (("method", method), ("path", path)):
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{name} must be a string")
+        if body is not None and not isinstance(body, dict):
+            raise ValueError("body must be an object of the fields the request's body holds")
         with self._lock:
-            self._planned.append(Fault(kind, method and method.upper(), path, times, options))
+            self._planned.append(Fault(kind, method and method.upper(), path, times, options, body))
 
-    def take(self, path: str, method: str | None = None) -> Fault | None:
+    def __len__(self) -> int:
+        """How many planned faults are still to be taken."""
+        with self._lock:
+            return sum(fault.times for fault in self._planned)
+
+    def take(self, path: str, method: str | None = None, body: Any = None) -> Fault | None:
         with self._lock:
             for fault in self._planned:
-                if fault.matches(path, method):
+                if fault.matches(path, method, body):
                     fault.times -= 1
                     if fault.times == 0:
                         self._planned.remove(fault)
@@ -247,7 +271,7 @@ class SimServer:
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
             time.sleep(self.latency_s)
-            fault = self.faults.take(request.path, request.method)
+            fault = self.faults.take(request.path, request.method, request.body)
             if fault is not None and (response := self.apply_fault(fault)) is not None:
                 return response
             body = request.body if payload is _AS_RECORDED else payload

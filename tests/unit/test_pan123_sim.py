@@ -656,6 +656,20 @@ def test_a_fault_for_a_method_is_found_by_path_alone() -> None:
         faults.add("close", method=1)  # type: ignore[arg-type]
 
 
+def test_a_fault_for_a_body_meets_only_the_request_that_holds_its_fields(sim: Pan123Simulator) -> None:
+    """Whatever order requests arrive in, the fault meets the one it was planned for, and only once."""
+    token = sim.issue_token()
+    plan = {"kind": "code", "method": "POST", "path": CREATE_PATH, "body": {"shareName": "b"}, "code": 5113}
+    assert requests.post(sim.url + "/__sim/faults", json=plan, timeout=5).status_code == 204
+    assert len(sim.faults) == 1
+    assert create(sim, token, shareName="a")["code"] == 0
+    assert create(sim, token, shareName="b")["code"] == 5113
+    assert create(sim, token, shareName="b")["code"] == 0
+    assert len(sim.faults) == 0
+    refused = {"kind": "close", "body": ["shareName"]}
+    assert requests.post(sim.url + "/__sim/faults", json=refused, timeout=5).status_code == 400
+
+
 def test_faults_take_in_order_and_refuse_unknown_kinds() -> None:
     faults = Faults()
     faults.add("http500", path="/a")
