@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from urllib.parse import quote_plus, unquote_plus
@@ -87,12 +88,15 @@ def test_the_same_message_twice_creates_one_share_and_rewrites_the_same_result(p
     assert result(fresh_aws, bucket, key) == first
 
 
-def test_a_transient_failure_is_a_batch_item_failure_then_succeeds(pan123_events, pan123_sim, fresh_aws):
+def test_a_transient_failure_is_a_batch_item_failure_then_succeeds(pan123_events, pan123_sim, fresh_aws, monkeypatch):
     event = load_event("pan123_s3_sqs.json")
     ((bucket, key),) = drop(fresh_aws, event, PAN123_REQUEST)
     pan123_sim.faults.add("http500", path="/api/v1/share/create")
+    lines = io.StringIO()
+    monkeypatch.setattr(pan123_events.logger.registered_handler, "stream", lines)
 
     failed = handle(pan123_events, event)
+    logged = [json.loads(line) for line in lines.getvalue().splitlines() if line.startswith('{"level"')]
     with pytest.raises(fresh_aws.client("s3").exceptions.NoSuchKey):
         result(fresh_aws, bucket, key)
     too_soon = handle(pan123_events, event)  # a 5xx may hide a share: the provider is given time to settle
@@ -100,6 +104,8 @@ def test_a_transient_failure_is_a_batch_item_failure_then_succeeds(pan123_events
     retried = handle(pan123_events, event)
 
     assert failed == too_soon == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    retrying = [line for line in logged if line["message"] == "share request will be retried"]
+    assert [(line["code"], line["request_key"]) for line in retrying] == [("provider_error", key)]
     assert retried == {"batchItemFailures": []}
     assert result(fresh_aws, bucket, key)["status"] == "created"
     assert len(creates(pan123_sim)) == 2

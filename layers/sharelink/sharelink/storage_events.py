@@ -183,6 +183,8 @@ class ShareRequests:
         except Exception:
             logger.exception("share request failed; it will be retried")
             raise
+        finally:
+            logger.thread_safe_remove_keys(["request_key"])
 
     def _delay(self, record: SQSRecord, seconds: int) -> None:
         """Come back when the provider said to: the event source mapping leaves a failed record's visibility as is."""
@@ -210,6 +212,8 @@ class ShareRequests:
             if not (request.key.startswith(self.prefix) and request.key.endswith(".json")):
                 logger.info("skipping an object that is not a share request", extra={"key": request.key})
                 continue
+            # What this record thread logs from here on names the request (thread-local: the batch shares a logger).
+            logger.thread_safe_append_keys(request_key=request.key)
             outcomes.append(self._write(request, self._outcome_of(request)))
         return outcomes
 
