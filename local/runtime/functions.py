@@ -17,8 +17,8 @@ Lambda's limits hold here as AWS documents them:
 - "Configure Lambda function memory": a function gets CPU in proportion to its memory, the equivalent of one vCPU at
   1,769 MB. Its CPU work takes 1,769 / MemorySize times as long as on one core here, so an invocation's time counts
   as Lambda would count it (lambda_elapsed_s, from the worker's CPU time, every thread's): a function that does its
-  work in time here at a small memory size times out as it would on Lambda. (INIT is counted as here: AWS documents
-  no CPU share for it. The context's remaining time is the wall clock's.)
+  work in time here at a small memory size times out as it would on Lambda, and the context's remaining time counts
+  the same way (local.runtime.cpu_share). (INIT is counted as here: AWS documents no CPU share for it.)
 - "Lambda quotas": the invocation payload is at most 6 MB each for request and response (synchronous invocation).
   Lambda refuses a larger request before the function runs (Invoke's RequestTooLargeException, HTTP 413); a larger
   response fails the invocation ("Response payload size exceeded maximum allowed payload size").
@@ -41,6 +41,7 @@ import uuid
 from pathlib import Path
 from typing import Any, NoReturn
 
+from local.runtime.cpu_share import lambda_elapsed_s
 from local.template import FunctionSpec
 
 LAYER_DIR = Path(__file__).resolve().parents[2] / "layers" / "sharelink"
@@ -74,7 +75,6 @@ RESERVED_VARIABLES = frozenset(
 )
 # How often a running invocation's memory and time are looked at (and once more when it answers).
 MEMORY_CHECK_S = 0.05
-MEMORY_PER_VCPU_MB = 1769
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
@@ -110,13 +110,6 @@ def check_environment(variables: dict[str, str]) -> None:
             "Lambda was unable to configure your environment variables because the environment variables you have"
             " provided exceeded the 4KB limit."
         )
-
-
-def lambda_elapsed_s(wall_s: float, cpu_s: float, memory_mb: int) -> float:
-    """The least time an invocation that took `wall_s` here, `cpu_s` of it on CPUs, takes on Lambda at `memory_mb`:
-    its CPU work there runs on memory_mb / 1,769 vCPUs, its waiting (I/O) as here."""
-    vcpus = memory_mb / MEMORY_PER_VCPU_MB
-    return max(wall_s + cpu_s * max(0.0, 1 / vcpus - 1), cpu_s / vcpus)
 
 
 class RequestTooLarge(InvocationError):

@@ -24,6 +24,7 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 
+from local.runtime.cpu_share import lambda_elapsed_s
 from local.runtime.filesystem import refuse_writes_outside_tmp
 
 # What a context made outside a runtime (a test calling a handler) has left: the template's Globals timeout.
@@ -38,7 +39,11 @@ def _epoch_ms() -> float:
 class LambdaContext:
     """The context object of AWS's "Using the Lambda context object to retrieve Python function information":
     get_remaining_time_in_millis() is the time left before the invocation times out, memory_limit_in_mb the memory
-    allocated to the function (its MemorySize)."""
+    allocated to the function (its MemorySize).
+
+    The worker's contexts (`cpu_at_start_s` set) count the time spent as the runtime does: the process's CPU work since
+    the invocation began takes as long as on the share of a vCPU the memory size buys. A context a test makes counts
+    the wall clock's time (its process's CPU is the test's)."""
 
     function_name: str
     memory_limit_in_mb: int = 256
@@ -48,13 +53,19 @@ class LambdaContext:
     log_stream_name: str = "local"
     # Epoch milliseconds at which Lambda stops the invocation: its start plus the function's Timeout.
     deadline_ms: float = field(default_factory=lambda: _epoch_ms() + DEFAULT_TIMEOUT_MS)
+    cpu_at_start_s: float | None = None
+    started_ms: float = field(default_factory=_epoch_ms)
 
     @property
     def invoked_function_arn(self) -> str:
         return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int(self.deadline_ms - _epoch_ms()))
+        now_ms = _epoch_ms()
+        if self.cpu_at_start_s is not None:
+            wall_s, cpu_s = (now_ms - self.started_ms) / 1000, time.process_time() - self.cpu_at_start_s
+            now_ms = self.started_ms + lambda_elapsed_s(wall_s, cpu_s, self.memory_limit_in_mb) * 1000
+        return max(0, int(self.deadline_ms - now_ms))
 
 
 def main(module_name: str, handler_name: str, *, secrets_extension: bool = False) -> None:
@@ -73,6 +84,7 @@ def main(module_name: str, handler_name: str, *, secrets_extension: bool = False
             memory_limit_in_mb=message["memory_mb"],
             aws_request_id=message["request_id"],
             deadline_ms=message["deadline_ms"],
+            cpu_at_start_s=time.process_time(),
         )
         try:
             reply = {"result": handler(message["event"], context)}

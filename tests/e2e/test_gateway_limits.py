@@ -218,6 +218,15 @@ def test_cpu_work_takes_as_long_as_on_the_share_of_a_vcpu_the_memory_size_buys()
     assert small.workers == []
 
 
+def test_the_time_left_counts_cpu_work_at_the_memory_sizes_share():
+    """What a deadline-aware function sees: half a second of CPU at 512 MB (0.29 vCPU) uses up 1.73 s of its time."""
+    small = probe_runtime(timeout_s=10, memory_mb=512)
+    with running(small):
+        before, after = json.loads(small.invoke({"queryStringParameters": {"spin_s": "0.5"}})["body"])["remaining_ms"]
+
+    assert before - after >= int(0.5 * 1769 / 512 * 1000) - 1
+
+
 def test_the_file_system_is_read_only_but_tmp(runtime, tmp_path):
     in_code, in_tmp = HANDLERS / "written-by-probe", tmp_path / "written-by-probe"
     try:

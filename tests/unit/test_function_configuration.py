@@ -8,12 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from local.runtime.functions import (
-    ENVIRONMENT_LIMIT_BYTES,
-    FunctionConfigurationRefused,
-    FunctionRuntime,
-    lambda_elapsed_s,
-)
+from local.runtime.cpu_share import lambda_elapsed_s
+from local.runtime.functions import ENVIRONMENT_LIMIT_BYTES, FunctionConfigurationRefused, FunctionRuntime
 from local.template import FunctionSpec
 
 HANDLERS = Path(__file__).resolve().parents[1] / "handlers"
