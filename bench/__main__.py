@@ -36,6 +36,7 @@ from bench import uploads
 from local.aws.emulator import REGION, LocalAws
 from local.aws.iam import function_roles
 from local.aws.secrets_extension import SecretsExtension
+from local.runtime.cpu_share import lambda_elapsed_s
 from local.simulators.kdocs import KdocsSimulator
 from local.simulators.pan123 import Pan123Simulator
 from local.stack import TEMPLATE, kdocs_sim_secret, pan123_sim_secret
@@ -51,15 +52,12 @@ FLOOR = "import boto3, requests"
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3")
 COLD_ROUNDS, WARM_CALLS, BATCH, BATCH_RUNS = 11, 300, 10, 5
 PROVIDER_LATENCY_S = 0.1
-# "At 1,769 MB, a function has the equivalent of one vCPU" and less in proportion below ("Configure Lambda function
-# memory", AWS Lambda Developer Guide): CPU work measured on a whole core here stretches by this share there.
-ONE_VCPU_MB = 1769
 
 
 def on_lambda(cpu_s: float, memory_mb: int) -> float:
-    """The least time `cpu_s` of CPU work takes in a function of `memory_mb`: its share of a vCPU (at most one,
-    which is all a Python thread holding the GIL can use)."""
-    return cpu_s * max(1.0, ONE_VCPU_MB / memory_mb)
+    """The least time `cpu_s` of CPU work takes in a function of `memory_mb`, as the local runtime counts it: its share
+    of a vCPU, and never less than here (a Python thread holding the GIL uses one vCPU at most)."""
+    return lambda_elapsed_s(cpu_s, cpu_s, memory_mb)
 
 
 def main() -> None:
