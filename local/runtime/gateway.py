@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, datetime
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -104,6 +105,17 @@ def http_api_event(
     if body:
         event["body"] = body.decode() if is_text else base64.b64encode(body).decode()
     return event
+
+
+def _joined(message: Message) -> dict[str, str]:
+    """One value per header name, lower-cased: payload 2.0 has no multiValueHeaders, and "duplicate headers are
+    combined with commas" ("Create AWS Lambda proxy integrations for HTTP APIs in API Gateway"). A plain dict of the
+    message would keep only the first value."""
+    headers: dict[str, str] = {}
+    for name, value in message.items():
+        key = name.lower()
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    return headers
 
 
 def _is_utf8(body: bytes) -> bool:
@@ -232,7 +244,7 @@ class Gateway:
                     self._discard(length)
                     return REQUEST_ENTITY_TOO_LARGE
                 body = self.rfile.read(length) if length else b""
-                return gateway.dispatch(self.command, self.path, dict(self.headers), body)
+                return gateway.dispatch(self.command, self.path, _joined(self.headers), body)
 
             def _discard(self, length: int) -> None:
                 """Read a refused body to its end, so that the client, still sending it, gets the answer."""

@@ -15,6 +15,8 @@ call when the input is refused). The classes:
     query -> 422 naming the parameter.
 18. test_idempotency_key_bytes_through_the_gateway: over 255 characters -> 422; bytes beyond ASCII (read as Latin-1
     by HTTP) -> 422 or accepted, never 5xx.
+19. test_a_header_sent_twice_*: API Gateway joins a repeated header's values with commas (payload 2.0): a Content-Type
+    sent twice is no media type -> 400; an Idempotency-Key sent as `a` and `b` is the key `a,b`.
 """
 
 from __future__ import annotations
@@ -49,19 +51,22 @@ TARGETS = {
     "kdocs POST": ("POST", "/v1/shares/kdocs"),
 }
 Headers = dict[str, str | bytes]
+HeaderLines = Headers | list[tuple[str, str | bytes]]
 JSON: Headers = {"Content-Type": "application/json"}
 PAN123_JSON = dumps(VALID_BODIES["123pan POST"])
 KDOCS_JSON = dumps(VALID_BODIES["kdocs POST"])
 
 
-def send(stack: Any, method: str, target: str, headers: Headers, body: bytes = b"") -> Answer:
-    """One request exactly as given: the target as is (already percent-encoded), header values as bytes; signed
-    (SigV4, the local admin) over the target and body, as the template's IAM authorization wants."""
+def send(stack: Any, method: str, target: str, headers: HeaderLines, body: bytes = b"") -> Answer:
+    """One request exactly as given: the target as is (already percent-encoded), header values as bytes, a header
+    given as pairs sent as often as it is listed; signed (SigV4, the local admin) over the target and body, as the
+    template's IAM authorization wants."""
     url = urlsplit(stack.gateway.url)
     connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
     try:
         connection.putrequest(method, target, skip_host=False, skip_accept_encoding=True)
-        for name, value in (headers | sigv4_headers(method, f"{stack.gateway.url}{target}", body)).items():
+        lines = list(headers.items()) if isinstance(headers, dict) else list(headers)
+        for name, value in lines + list(sigv4_headers(method, f"{stack.gateway.url}{target}", body).items()):
             connection.putheader(name, value)
         connection.putheader("Content-Length", str(len(body)))
         connection.endheaders(body)
@@ -77,7 +82,7 @@ def send(stack: Any, method: str, target: str, headers: Headers, body: bytes = b
 def run(
     stack: Any,
     route: str,
-    request: tuple[str, str, Headers, bytes],
+    request: tuple[str, str, HeaderLines, bytes],
     expected: Expected,
     field: str | None = None,
 ) -> Answer:
@@ -249,3 +254,28 @@ def test_idempotency_key_bytes_through_the_gateway(stack, route, key, expected):
     fields = [detail["field"] for detail in answer.json()["error"]["details"]]
     assert any("idempotency" in field.lower() for field in fields), fields
     assert [call for sim in stack.sims.values() for call in share_calls(sim)] == []
+
+
+# 19. headers sent twice --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("route", ["123pan POST", "kdocs POST"], ids=["123pan", "kdocs"])
+def test_a_header_sent_twice_reaches_the_function_joined_with_a_comma(stack, route):
+    """As deployed, the function reads "application/json,application/json": no media type, so the body is refused."""
+    twice: HeaderLines = [("Content-Type", "application/json"), ("Content-Type", "application/json")]
+    run(stack, route, (*TARGETS[route], twice, dumps(VALID_BODIES[route]).encode()), MALFORMED)
+
+
+def test_an_idempotency_key_sent_twice_is_one_key_of_both_values(stack):
+    """`a` and `b` reach the function as the key `a,b`, as API Gateway joins them: the same key as `a,b` sent once."""
+    route, body = "123pan POST", dumps(VALID_BODIES["123pan POST"]).encode()
+    sim = stack.sims["pan123"]
+    sim.requests.clear()
+
+    twice = [*JSON.items(), ("Idempotency-Key", "twice-a"), ("Idempotency-Key", "b")]
+    first = send(stack, *TARGETS[route], twice, body)
+    again = send(stack, *TARGETS[route], JSON | {"Idempotency-Key": "twice-a,b"}, body)
+
+    check(first, route, ACCEPTED)
+    assert again.json() == first.json(), "the key sent once as `a,b` is another key than `a` and `b` sent twice"
+    assert len(share_calls(sim)) == 1

@@ -162,6 +162,20 @@ def test_no_call_is_sent_without_time_for_it(pan123_api, pan123_sim):
     assert not [call for call in pan123_sim.requests if call.path.endswith("/share/list")]
 
 
+def test_a_create_never_sent_for_want_of_time_is_sent_at_once_by_its_retry(pan123_api, pan123_sim):
+    """No time was left to send the create: it made nothing, so the retry with its key need not wait for it to
+    settle (README: a create that never connected has its record dropped)."""
+    event = load_event("pan123_create.json", body=PAN123_BODY)
+    event["headers"]["idempotency-key"] = "no-time-1"
+    unsent = pan123_api.lambda_handler(event, ContextWith(remaining_ms=1200))
+
+    status, _, answer = post(pan123_api, "pan123_create.json", PAN123_BODY, "no-time-1")
+
+    assert unsent["statusCode"] == 504
+    assert status == 201, f"answered {status}: {answer}"
+    assert share_creates(pan123_sim) == 1
+
+
 def test_a_revoked_token_is_renewed_on_demand(kdocs_api, kdocs_sim, fresh_aws, tokens_function, capsys):
     stored = json.loads(fresh_aws.client("secretsmanager").get_secret_value(SecretId=KDOCS_SECRET)["SecretString"])
     kdocs_sim.revoke(stored["access_token"])

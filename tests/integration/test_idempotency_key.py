@@ -99,3 +99,17 @@ def test_the_same_body_in_the_providers_field_names_is_the_same_request(pan123_a
 
     assert again[2] == first[2]
     assert creates(pan123_sim) == 1
+
+
+def test_the_same_key_with_another_body_after_an_unknown_outcome_is_a_conflict(pan123_api, pan123_sim):
+    """The first create made its share but its answer was lost (Powertools forgets the failed call); the key sent
+    again with other files must not be answered that share, whose files are not the ones it names."""
+    pan123_sim.faults.add("close_after", path="/api/v1/share/create")
+    lost = post(pan123_api, "pan123_create.json", PAN123_BODY, "key-6")
+
+    status, _, answer = post(pan123_api, "pan123_create.json", PAN123_BODY | {"fileIDList": "3,4"}, "key-6")
+
+    assert (lost[0], lost[2]["error"]["code"]) == (504, "provider_timeout")
+    assert status == 409, f"answered {status}: {answer}"
+    assert answer["error"]["code"] == "idempotency_conflict"
+    assert creates(pan123_sim) == 1

@@ -9,6 +9,8 @@ first asks the provider for the share the earlier attempt may have made (`ShareP
   working on a request its caller gave up on): nothing was made, and the create is sent; before that, the request
   is answered "still in progress, retry after N s" (409 over HTTP; a retried record on the storage path);
 - several: which one is ours cannot be told, so nothing is created and the request fails with `outcome_unknown`.
+A record remembers its request's body: the same key sent with another body is a conflict, never reconciled (a share
+matching the other body's name may hold the first body's files).
 Every share a request ends with is claimed (one item per share id), so two requests never answer the same share.
 """
 
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sharelink.errors import AttemptUnsettled, OutcomeUnknown, SharelinkError, StorageUnavailable
+from sharelink.errors import AttemptUnsettled, IdempotencyConflict, OutcomeUnknown, SharelinkError, StorageUnavailable
 from sharelink.providers.base import Attempt, RequestModel, ShareProvider
 from sharelink.share import Share
 
@@ -57,6 +59,8 @@ class Attempts:
         attempt_key = f"attempt#{provider.name}#{_digest(request_id)}"
         newest_key = _newest_key(provider.name)
         items = self._get_each([attempt_key, newest_key])
+        if attempt_key in items:
+            _check_same_request(items[attempt_key], request)
         earlier = _attempt(items[attempt_key]) if attempt_key in items else None
         if earlier is not None:
             found = self._adopt(provider, provider.find_created(request, earlier), attempt_key)
@@ -111,6 +115,7 @@ class Attempts:
             Item={
                 "id": {"S": attempt_key},
                 "started_at": {"S": self.clock().isoformat()},
+                "request": {"S": _request_digest(request)},
                 "before": {"S": json.dumps(provider.before_create(request))},
                 "newest_share_id": {"N": newest},
                 "expiration": {"N": str(int(time.time()) + ONE_DAY)},
@@ -180,6 +185,19 @@ def _until_processed(send: Callable[[dict[str, Any]], dict[str, Any]], pending: 
 
 def _digest(request_id: str) -> str:
     return hashlib.sha256(request_id.encode()).hexdigest()
+
+
+def _request_digest(request: RequestModel) -> str:
+    """The body as the model reads it, so that the provider's field names and their snake_case twins agree."""
+    return _digest(request.model_dump_json())
+
+
+def _check_same_request(item: dict[str, Any], request: RequestModel) -> None:
+    """Powertools forgets a failed call, so after an unknown outcome only the attempt record knows the first body
+    (records written before it was kept have none)."""
+    recorded = item.get("request", {}).get("S")
+    if recorded is not None and recorded != _request_digest(request):
+        raise IdempotencyConflict("this Idempotency-Key was used with another body")
 
 
 def _attempt(item: dict[str, Any]) -> Attempt:

@@ -166,6 +166,12 @@ class ProviderTimeout(SharelinkError):
     may_have_acted = True
 
 
+class NoTimeLeft(ProviderTimeout):
+    """The call was never sent: the invocation had no time left for it, so it did nothing."""
+
+    may_have_acted = False
+
+
 class TokenRejected(Exception):
     """The provider refused the access token; the caller re-reads the secret once before giving up."""
 

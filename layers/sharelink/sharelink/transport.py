@@ -22,7 +22,7 @@ from urllib3.filepost import choose_boundary
 from urllib3.util.retry import Retry
 
 from sharelink.deadline import DEADLINE
-from sharelink.errors import ProviderTimeout, ProviderUnreachable
+from sharelink.errors import NoTimeLeft, ProviderTimeout, ProviderUnreachable
 
 # By default only calls that are safe to repeat are retried on read errors and 5xx. A POST that timed out may
 # already have created a share, so it is never resent; a refused connection never reached the provider,
@@ -221,7 +221,7 @@ class HttpTransport:
     ) -> Reply:
         left = DEADLINE.left()
         if left < MIN_CALL_S:
-            raise ProviderTimeout(f"no time left to call {self.provider} before the deadline", provider=self.provider)
+            raise NoTimeLeft(f"no time left to call {self.provider} before the deadline", provider=self.provider)
         stream = MultipartBody(form) if form is not None else None
         headers = dict(headers or {}) | ({"Content-Type": stream.content_type} if stream is not None else {})
         try:
