@@ -72,12 +72,14 @@ DEFAULT_CONCURRENCY = 10
 
 @dataclass(frozen=True)
 class StoredRequest:
-    """The S3 object a notification names; (bucket, key, etag, version) identifies one request."""
+    """The S3 object a notification names; (bucket, key, etag, version) identifies one request. The sequencer
+    orders the PUTs of one key; it is not part of the identity (a redelivery keeps it, a copy has its own)."""
 
     bucket: str
     key: str
     etag: str
     version_id: str | None
+    sequencer: str = ""
 
     @classmethod
     def from_notification(cls, record: dict[str, Any]) -> StoredRequest:
@@ -87,6 +89,7 @@ class StoredRequest:
             key=unquote_plus(s3["object"]["key"]),  # S3 URL-encodes keys in notifications
             etag=s3["object"].get("eTag", ""),
             version_id=s3["object"].get("versionId"),
+            sequencer=s3["object"].get("sequencer", ""),
         )
 
     @property
@@ -256,8 +259,11 @@ class ShareRequests:
 
     def _write(self, request: StoredRequest, outcome: dict[str, Any]) -> Outcome:
         source = {"bucket": request.bucket, "key": request.key, "etag": request.etag}
-        return self.results.write(
-            request.bucket, request.result_key, {"status": outcome["status"], "request": source} | outcome
+        return self.results.write_in_order(
+            request.bucket,
+            request.result_key,
+            {"status": outcome["status"], "request": source} | outcome,
+            request.sequencer,
         )
 
 
