@@ -242,6 +242,44 @@ def test_a_rate_limited_storage_request_comes_back_after_retry_after(pan123_even
     assert visible["ApproximateNumberOfMessagesNotVisible"] == "1"
 
 
+def test_a_rate_limit_without_retry_after_does_not_spend_the_receives_in_seconds(pan123_events, pan123_sim, fresh_aws):
+    """123pan refuses with code 429 in its envelope and no Retry-After header (1 s assumed): the message must not come
+    back every second and reach the dead-letter queue after its 5 receives within seconds, as the 5xx it replaced
+    would not (they wait for the queue's visibility timeout)."""
+    sqs = fresh_aws.client("sqs")
+    dead_letters = sqs.create_queue(QueueName=f"{PAN123_REQUESTS_QUEUE}-dlq")["QueueUrl"]
+    dead_letters_arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"]
+    redrive = json.dumps({"deadLetterTargetArn": dead_letters_arn["QueueArn"], "maxReceiveCount": 5})
+    queue_url = sqs.create_queue(
+        QueueName=PAN123_REQUESTS_QUEUE, Attributes={"VisibilityTimeout": "60", "RedrivePolicy": redrive}
+    )["QueueUrl"]
+    sample = load_event("pan123_s3_sqs.json")["Records"][0]
+    drop(fresh_aws, {"Records": [sample]}, {"shareName": "限流", "shareExpire": 1, "fileIDList": "1"})
+    sqs.send_message(QueueUrl=queue_url, MessageBody=sample["body"])
+    pan123_sim.faults.add("code", path="/api/v1/share/create", code=429, message="请求太频繁", times=6)
+
+    receives = 0
+    for _ in range(6):  # the event source mapping's polls, as long as the message keeps coming back
+        messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=3, AttributeNames=["All"]).get("Messages")
+        if not messages:
+            break
+        receives += 1
+        handle(pan123_events, {"Records": [mapped_record(sample, messages[0])]})
+
+    assert receives == 1
+    assert sqs.receive_message(QueueUrl=dead_letters).get("Messages") is None
+
+
+def mapped_record(sample: dict, message: dict) -> dict:
+    """A received message as Lambda's SQS event source mapping hands it to the function."""
+    return sample | {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "attributes": message["Attributes"],
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{PAN123_REQUESTS_QUEUE}",
+    }
+
+
 @pytest.mark.parametrize(
     ("stored", "code"),
     [

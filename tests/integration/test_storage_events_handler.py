@@ -14,7 +14,7 @@ from sharelink import aws
 from sharelink.idempotency import attempts_from_env, dynamodb, persistence_from_env
 from sharelink.providers.pan123 import Pan123
 from sharelink.storage_events import ShareRequests
-from tests.conftest import PROVIDER_SETTLE_S, load_event
+from tests.conftest import PROVIDER_SETTLE_S, load_event, versioned_bucket
 
 PAN123_REQUEST = {"shareName": "季度报告", "shareExpire": 7, "fileIDList": "14713526,10861131"}
 KDOCS_REQUEST = {"file_token": "777", "permission": "read", "period": 7}
@@ -216,3 +216,32 @@ def test_the_concurrency_of_a_batch_is_bounded(pan123_events, pan123_sim, fresh_
 
     assert answer == {"batchItemFailures": []}
     assert 1 < pan123_sim.max_in_flight <= 3
+
+
+def notified_version(record: dict, stored: dict, sequencer: str, message_id: str) -> dict:
+    """The same SQS record, telling of one version of its object (versioned bucket: versionId and sequencer)."""
+    notification = json.loads(record["body"])
+    notification["Records"][0]["s3"]["object"] |= {
+        "eTag": stored["ETag"].strip('"'),
+        "versionId": stored["VersionId"],
+        "sequencer": sequencer,
+    }
+    return record | {"messageId": message_id, "body": json.dumps(notification)}
+
+
+def test_a_late_delivery_of_an_overwritten_request_leaves_the_newer_result(pan123_events, pan123_sim, fresh_aws):
+    """S3 notifies in no set order, and a redelivery comes when it comes: the older version's outcome, arriving after
+    the newer one's, must not replace it at the result key (the sequencer tells which PUT came later)."""
+    record = load_event("pan123_s3_sqs.json")["Records"][0]
+    ((bucket, key),) = stored_requests({"Records": [record]})
+    s3 = versioned_bucket(fresh_aws, bucket)
+    older = s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(PAN123_REQUEST | {"shareName": "旧版"}))
+    newer = s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(PAN123_REQUEST | {"shareName": "新版"}))
+
+    handle(pan123_events, {"Records": [notified_version(record, newer, "0055AED6DCD90281F0", "newer")]})
+    late = handle(pan123_events, {"Records": [notified_version(record, older, "0055AED6DCD90281E5", "older")]})
+
+    assert late == {"batchItemFailures": []}
+    written = result(fresh_aws, bucket, key)
+    assert (written["request"]["etag"], written["share"]["name"]) == (newer["ETag"].strip('"'), "新版")
+    assert len(creates(pan123_sim)) == 2  # each version is a request of its own

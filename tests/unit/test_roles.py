@@ -42,6 +42,7 @@ def stored_requests(provider: str, prefix: str) -> set[tuple[str, str]]:
         ("s3:GetObject", f"{BUCKET}/requests/{prefix}/*"),
         ("s3:GetObjectVersion", f"{BUCKET}/requests/{prefix}/*"),
         ("s3:PutObject", f"{BUCKET}/results/{prefix}/*"),
+        ("s3:GetObject", f"{BUCKET}/results/{prefix}/*"),
         ("events:PutEvents", DEFAULT_BUS),
     }
 
@@ -118,6 +119,7 @@ def test_events_functions_may_read_any_version_of_their_providers_requests_and_n
             ("s3:GetObject", f"{BUCKET}/requests/{own}/*"),
             ("s3:GetObjectVersion", f"{BUCKET}/requests/{own}/*"),
             ("s3:PutObject", f"{BUCKET}/results/{own}/*"),
+            ("s3:GetObject", f"{BUCKET}/results/{own}/*"),  # the sequencer of a result a rewrite would replace
         }, function_id
         assert not [resource for _, resource in s3 if other in resource], function_id
 

@@ -107,11 +107,14 @@ def test_events_functions_read_requests_and_write_results_of_their_provider_only
             if action.startswith("s3:")
         }
         requests = f"arn:${{AWS::Partition}}:s3:::${{ShareRequestsBucket}}/requests/{prefix}/*"
+        results = f"arn:${{AWS::Partition}}:s3:::${{ShareRequestsBucket}}/results/{prefix}/*"
         assert s3 == {
             # The bucket is versioned: reading the version a notification names needs s3:GetObjectVersion.
             ("s3:GetObject", requests),
             ("s3:GetObjectVersion", requests),
-            ("s3:PutObject", f"arn:${{AWS::Partition}}:s3:::${{ShareRequestsBucket}}/results/{prefix}/*"),
+            ("s3:PutObject", results),
+            # A rewrite reads the sequencer of the result it would replace.
+            ("s3:GetObject", results),
         }
 
 

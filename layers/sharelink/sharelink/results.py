@@ -9,12 +9,21 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from sharelink.errors import StorageUnavailable
 from sharelink.observability import logger, metrics
 
 EVENT_SOURCE = "sharelink"
 # What one PutEvents call may carry: 10 entries, less than 256 KB of them.
 MAX_ENTRIES = 10
 MAX_CALL_BYTES = 256 * 1024
+# A result object's metadata: the S3 sequencer of the request PUT it answers.
+SEQUENCER = "sequencer"
+# Conditional writes of a result that lost to another writer each time, before the record is retried.
+WRITE_ATTEMPTS = 3
+# A conditional PutObject that lost: the object is not as seen (412), or another write to it was under way (409).
+LOST_RACE = ("PreconditionFailed", "ConditionalRequestConflict")
 
 
 class EventRefused(RuntimeError):
@@ -54,14 +63,42 @@ class Results:
             raise EventRefused(f"EventBridge refused the event: {refusal}")
         outcome.announced()
 
-    def write(self, bucket: str, key: str, result: dict[str, Any]) -> Outcome:
-        """Write `result` at `key`; the answer holds the event still to put."""
-        document = json.dumps(result, ensure_ascii=False)
-        self.s3.put_object(Bucket=bucket, Key=key, Body=document.encode(), ContentType="application/json")
+    def write(self, bucket: str, key: str, result: dict[str, Any], **put: Any) -> Outcome:
+        """Write `result` at `key` (with PutObject's further arguments `put`); the answer holds the event still to
+        put."""
+        outcome = self.announcement(key, result)
+        self.s3.put_object(
+            Bucket=bucket, Key=key, Body=outcome.entry["Detail"].encode(), ContentType="application/json", **put
+        )
+        return outcome
+
+    def write_in_order(self, bucket: str, key: str, result: dict[str, Any], sequencer: str) -> Outcome:
+        """Write the result of the request PUT with this S3 `sequencer` at `key`, unless the result there answers a
+        later PUT of the same request key: S3 notifies in no set order, and a redelivery comes when it comes. Each
+        write is conditional on what was seen, so a result written meanwhile is not replaced blindly either."""
+        if not sequencer:
+            return self.write(bucket, key, result)
+        # First as the key's first result: reading a missing key is 403 without s3:ListBucket, not 404.
+        condition = {"IfNoneMatch": "*"}
+        for _ in range(WRITE_ATTEMPTS):
+            try:
+                return self.write(bucket, key, result, Metadata={SEQUENCER: sequencer}, **condition)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in LOST_RACE:
+                    raise
+            head = self.s3.head_object(Bucket=bucket, Key=key)
+            if later(head.get("Metadata", {}).get(SEQUENCER, ""), sequencer):
+                logger.info("a later version of this request has its result already: this one is only announced")
+                return self.announcement(key, result)
+            condition = {"IfMatch": head["ETag"]}
+        raise StorageUnavailable(f"the result object was rewritten by others {WRITE_ATTEMPTS} times meanwhile")
+
+    def announcement(self, key: str, result: dict[str, Any]) -> Outcome:
+        """The event that announces `result`, still to put."""
         entry = {
             "Source": EVENT_SOURCE,
             "DetailType": "Share Created" if result["status"] == "created" else "Share Rejected",
-            "Detail": document,
+            "Detail": json.dumps(result, ensure_ascii=False),
             "EventBusName": self.event_bus,
         }
         return Outcome(key, result["status"], entry)
@@ -144,3 +181,10 @@ def calls(queued: list[Queued]) -> Iterator[list[Queued]]:
         size += item[0].size()
     if call:
         yield call
+
+
+def later(sequencer: str, than: str) -> bool:
+    """Whether an S3 sequencer tells of a later event on the same key than another: the shorter is right-padded with
+    zeros, then they compare as strings (AWS's rule; sequencers differ in length)."""
+    width = max(len(sequencer), len(than))
+    return sequencer.upper().ljust(width, "0") > than.upper().ljust(width, "0")

@@ -31,6 +31,7 @@ from sharelink.errors import (
     OutcomeUnknown,
     ProviderForbidden,
     ProviderNotFound,
+    ProviderRateLimited,
     ProviderRejected,
     RequestObjectMissing,
     RequestTooLarge,
@@ -63,17 +64,22 @@ PERMANENT = (
 # longest timeout (15 minutes) and an event source mapping's longest batching window (5 minutes) ago; asked for more,
 # SQS refuses the change and the message comes back after the queue's visibility timeout.
 MAX_VISIBILITY_S = 12 * 3600 - (15 + 5) * 60
+# A rate limit waits at least this long at its first receive, twice as long at each next one: 123pan's code 429 comes
+# without Retry-After (1 s assumed), and 5 receives a second apart would reach the dead-letter queue in seconds.
+RATE_LIMIT_BACKOFF_S = 10
 DEFAULT_CONCURRENCY = 10
 
 
 @dataclass(frozen=True)
 class StoredRequest:
-    """The S3 object a notification names; (bucket, key, etag, version) identifies one request."""
+    """The S3 object a notification names; (bucket, key, etag, version) identifies one request. The sequencer
+    orders the PUTs of one key; it is not part of the identity (a redelivery keeps it, a copy has its own)."""
 
     bucket: str
     key: str
     etag: str
     version_id: str | None
+    sequencer: str = ""
 
     @classmethod
     def from_notification(cls, record: dict[str, Any]) -> StoredRequest:
@@ -83,6 +89,7 @@ class StoredRequest:
             key=unquote_plus(s3["object"]["key"]),  # S3 URL-encodes keys in notifications
             etag=s3["object"].get("eTag", ""),
             version_id=s3["object"].get("versionId"),
+            sequencer=s3["object"].get("sequencer", ""),
         )
 
     @property
@@ -178,7 +185,7 @@ class ShareRequests:
                 "share request will be retried", extra={"code": error.code, "provider_code": error.provider_code}
             )
             if isinstance(error, RetryLater):
-                self._delay(record, error.retry_after)
+                self._delay(record, wait_s(error, int(record.attributes.approximate_receive_count or 1)))
             raise
         except Exception:
             logger.exception("share request failed; it will be retried")
@@ -252,6 +259,17 @@ class ShareRequests:
 
     def _write(self, request: StoredRequest, outcome: dict[str, Any]) -> Outcome:
         source = {"bucket": request.bucket, "key": request.key, "etag": request.etag}
-        return self.results.write(
-            request.bucket, request.result_key, {"status": outcome["status"], "request": source} | outcome
+        return self.results.write_in_order(
+            request.bucket,
+            request.result_key,
+            {"status": outcome["status"], "request": source} | outcome,
+            request.sequencer,
         )
+
+
+def wait_s(error: RetryLater, receives: int) -> int:
+    """How long a record refused with `error` at its `receives`-th receive stays invisible: the provider's
+    Retry-After; for a rate limit, no less than a backoff that doubles with each receive."""
+    if isinstance(error, ProviderRateLimited):
+        return max(error.retry_after, RATE_LIMIT_BACKOFF_S * 2 ** (receives - 1))
+    return error.retry_after
