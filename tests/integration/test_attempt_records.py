@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
+from local.template import Template
 from sharelink.attempts import Attempts
 from sharelink.errors import ProviderTimeout
 from sharelink.providers.base import Attempt, RequestModel
 from sharelink.share import Share
 from tests.conftest import FUNCTION_ENV
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SHARE = Share(provider="test", share_id="41", share_key="k", url="https://example.test/s/k", file_ids=["1"])
 
@@ -45,3 +50,20 @@ def test_a_share_listed_twice_is_one_candidate_adopted_once(fresh_aws):
     assert attempts.create_once("request-1", request, provider) == SHARE
     claim = dynamodb.get_item(TableName=table, Key={"id": {"S": "claim#test#41"}})["Item"]
     assert claim["attempt"]["S"].startswith("attempt#test#")
+
+
+def test_an_attempt_record_outlives_the_last_receive_of_its_storage_request(fresh_aws):
+    """A create that timed out is reconciled at the request's next receive, however late: each of the queue's receives
+    may come up to SQS's 12 hours of visibility after the one before (a KDocs quota waits for midnight)."""
+    dynamodb = fresh_aws.client("dynamodb")
+    table = FUNCTION_ENV["IDEMPOTENCY_TABLE"]
+    with pytest.raises(ProviderTimeout):
+        Attempts(dynamodb, table).create_once("request-1", Request(name="report"), LostAnswers())
+    (record,) = [item for item in dynamodb.scan(TableName=table)["Items"] if item["id"]["S"].startswith("attempt#")]
+
+    receives = max(
+        queue["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+        for logical_id, queue in Template(ROOT / "template.yaml").of_type("AWS::SQS::Queue").items()
+        if logical_id.endswith("RequestsQueue")
+    )
+    assert int(record["expiration"]["N"]) - time.time() >= receives * 12 * 3600

@@ -33,6 +33,9 @@ ONE_DAY = 24 * 3600
 DEFAULT_SETTLE_S = 60
 # Claims outlive any retry of the request that made the share (Powertools remembers answers for a day).
 CLAIM_LIFETIME_S = 30 * ONE_DAY
+# An attempt record outlives every retry of its request: a storage request gets 5 receives, each up to 12 hours (SQS's
+# longest visibility) after the one before, so its last may come two and a half days after its first attempt.
+ATTEMPT_LIFETIME_S = 3 * ONE_DAY
 # A batch read or write leaves what the table could not take now: it is sent again after these pauses.
 BATCH_PAUSES_S = (0.05, 0.2, 0.5)
 MAX_BATCH_GET = 100
@@ -118,7 +121,7 @@ class Attempts:
                 "request": {"S": _request_digest(request)},
                 "before": {"S": json.dumps(provider.before_create(request))},
                 "newest_share_id": {"N": newest},
-                "expiration": {"N": str(int(time.time()) + ONE_DAY)},
+                "expiration": {"N": str(int(time.time()) + ATTEMPT_LIFETIME_S)},
             },
         )
 
