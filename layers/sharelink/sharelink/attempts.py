@@ -64,8 +64,7 @@ class Attempts:
         items = self._get_each([attempt_key, newest_key])
         if attempt_key in items:
             _check_same_request(items[attempt_key], request)
-        earlier = _attempt(items[attempt_key]) if attempt_key in items else None
-        if earlier is not None:
+            earlier = _attempt(items[attempt_key])
             found = self._adopt(provider, provider.find_created(request, earlier), attempt_key)
             if found is not None:
                 return found
