@@ -10,6 +10,7 @@ from datetime import datetime, time, timedelta, timezone
 
 import pytest
 
+from local.runtime.event_sources import sqs_record
 from local.runtime.worker import LambdaContext
 from sharelink.renewal import fingerprint
 from tests.conftest import (
@@ -253,6 +254,7 @@ def test_a_rate_limit_without_retry_after_does_not_spend_the_receives_in_seconds
     queue_url = sqs.create_queue(
         QueueName=PAN123_REQUESTS_QUEUE, Attributes={"VisibilityTimeout": "60", "RedrivePolicy": redrive}
     )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sample = load_event("pan123_s3_sqs.json")["Records"][0]
     drop(fresh_aws, {"Records": [sample]}, {"shareName": "限流", "shareExpire": 1, "fileIDList": "1"})
     sqs.send_message(QueueUrl=queue_url, MessageBody=sample["body"])
@@ -264,20 +266,10 @@ def test_a_rate_limit_without_retry_after_does_not_spend_the_receives_in_seconds
         if not messages:
             break
         receives += 1
-        handle(pan123_events, {"Records": [mapped_record(sample, messages[0])]})
+        handle(pan123_events, {"Records": [sqs_record(messages[0], queue_arn)]})
 
     assert receives == 1
     assert sqs.receive_message(QueueUrl=dead_letters).get("Messages") is None
-
-
-def mapped_record(sample: dict, message: dict) -> dict:
-    """A received message as Lambda's SQS event source mapping hands it to the function."""
-    return sample | {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "attributes": message["Attributes"],
-        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{PAN123_REQUESTS_QUEUE}",
-    }
 
 
 @pytest.mark.parametrize(
